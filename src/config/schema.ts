@@ -1,0 +1,111 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { parseSize } from './size.js';
+
+/**
+ * Every setting of Relais, its default and what it does. docs/config.md is the readable form of this file;
+ * keep both in step.
+ */
+
+const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return typeof value === 'number' ? value * 1000 : parseDuration(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const size = (fallback: string | number) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      try {
+        return parseSize(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/;
+const endpoint = z.string().regex(ENDPOINT, 'expected "address:port", for example "0.0.0.0:587" or "[::]:587"');
+const endpoints = (fallback: string[]) => z.array(endpoint).default(fallback);
+
+export const configSchema = z.strictObject({
+  hostname: z.string().min(1).default(os.hostname()),
+  data_dir: z.string().min(1).default('./data'),
+  store: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, 'expected "sqlite:PATH" or "postgres://user@host:port/database"')
+        .optional(),
+    })
+    .prefault({}),
+  listen: z
+    .strictObject({
+      submission: endpoints(['127.0.0.1:2587']),
+      smtps: endpoints(['127.0.0.1:2465']),
+      smtp: endpoints(['127.0.0.1:2525']),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      cert: z.string().optional(),
+      key: z.string().optional(),
+    })
+    .prefault({}),
+  submission: z
+    .strictObject({
+      max_message_size: size('25MB'),
+      max_recipients: z.number().int().positive().default(100),
+      max_line_length: z.number().int().nonnegative().default(998),
+      max_command_length: z.number().int().min(512).default(4096),
+      reject_bare_newlines: z.boolean().default(true),
+      allow_plain_auth_on_loopback: z.boolean().default(false),
+      idle_timeout: duration('5m'),
+      max_connections: z.number().int().positive().default(2000),
+      max_errors: z.number().int().positive().default(20),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      max_failures_per_ip: z.number().int().positive().default(10),
+      max_failures_per_user: z.number().int().positive().default(30),
+      failure_window: duration('15m'),
+      block_for: duration('15m'),
+      cache_ttl: duration('5m'),
+    })
+    .prefault({}),
+  quota: z
+    .strictObject({
+      window: duration('24h'),
+      reservation_ttl: duration('1h'),
+    })
+    .prefault({}),
+  queue: z
+    .strictObject({
+      retry_every: duration('15m'),
+      give_up_after: duration('7d'),
+      delay_notice_after: duration('60m'),
+      commit_batch_max: z.number().int().positive().default(500),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type RelaisConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+/** The validated configuration, with the store URL resolved against data_dir. */
+export type RelaisConfig = Omit<Parsed, 'store'> & { store: { url: string } };

@@ -1,0 +1,117 @@
+import { AccountsService } from './accounts/accounts-service.js';
+import type { RelaisConfig } from './config/schema.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { Spool } from './queue/spool.js';
+import { QuotaService } from './quota/quota-service.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import { Store } from './store/store.js';
+import { AuthGuard } from './submission/auth-guard.js';
+import { SubmissionListeners, type BoundListener } from './submission/listeners.js';
+import { RelayPolicy } from './submission/relay-policy.js';
+import { ensureTlsFiles, loadServerTls, type TlsFiles } from './submission/tls-context.js';
+
+export interface RelayOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** The services every entry point shares (relay, CLI, later the console), built once around one store. */
+export interface Services {
+  config: RelaisConfig;
+  clock: Clock;
+  store: Store;
+  accounts: AccountsService;
+  quota: QuotaService;
+  close(): Promise<void>;
+}
+
+export async function openServices(config: RelaisConfig, clock: Clock = systemClock): Promise<Services> {
+  const store = await Store.open(config.store.url, clock.now());
+  const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
+  const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
+  return { config, clock, store, accounts, quota, close: () => store.close() };
+}
+
+export interface Relay extends Services {
+  logger: Logger;
+  listeners: BoundListener[];
+  tls: TlsFiles;
+  stop(): Promise<void>;
+}
+
+/** Starts a whole relay: store, submission listeners. Two relays can run in one process (tests do). */
+export async function startRelay(config: RelaisConfig, options: RelayOptions = {}): Promise<Relay> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.log.level);
+  const services = await openServices(config, clock);
+  try {
+    // SQLite belongs to this one process: reservations of a run that crashed hold nothing now.
+    if (services.store.dialect === 'sqlite') await services.store.releaseAllReservations();
+    const tls = await ensureTlsFiles(config.tls, config.data_dir, config.hostname);
+    const serverTls = loadServerTls(tls);
+    const spool = new Spool(services.store, config.queue.commit_batch_max);
+    const policy = new RelayPolicy({
+      accounts: services.accounts,
+      quota: services.quota,
+      spool,
+      clock,
+      hostname: config.hostname,
+      logger,
+      queueTimes: {
+        retryEveryMs: config.queue.retry_every,
+        giveUpAfterMs: config.queue.give_up_after,
+        delayNoticeAfterMs: config.queue.delay_notice_after,
+      },
+    });
+    const guard = new AuthGuard(
+      {
+        maxFailuresPerIp: config.auth.max_failures_per_ip,
+        maxFailuresPerUser: config.auth.max_failures_per_user,
+        failureWindowMs: config.auth.failure_window,
+        blockForMs: config.auth.block_for,
+      },
+      clock,
+    );
+    const s = config.submission;
+    const listeners = new SubmissionListeners(
+      {
+        settings: {
+          hostname: config.hostname,
+          maxMessageSize: s.max_message_size,
+          maxRecipients: s.max_recipients,
+          maxLineLength: s.max_line_length,
+          maxCommandLength: s.max_command_length,
+          rejectBareNewlines: s.reject_bare_newlines,
+          allowPlainAuthOnLoopback: s.allow_plain_auth_on_loopback,
+          idleTimeoutMs: s.idle_timeout,
+          maxErrors: s.max_errors,
+        },
+        policy,
+        guard,
+        logger,
+        secureContext: serverTls.context,
+      },
+      config.listen,
+      s.max_connections,
+      serverTls.options,
+    );
+    const bound = await listeners.start();
+    logger.info({ event: 'started', listeners: bound, store: services.store.dialect }, 'relay started');
+    return {
+      ...services,
+      logger,
+      listeners: bound,
+      tls,
+      async stop() {
+        await listeners.stop();
+        await spool.drain();
+        await services.close();
+        logger.info({ event: 'stopped' }, 'relay stopped');
+        logger.flush?.();
+      },
+    };
+  } catch (error) {
+    await services.close().catch(() => undefined);
+    throw error;
+  }
+}

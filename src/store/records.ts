@@ -1,0 +1,127 @@
+/** What the store hands out: plain records named for the business, not the tables. Times are epoch ms. */
+
+export interface Customer {
+  id: number;
+  name: string;
+  email: string;
+  createdAt: number;
+  credentialCount: number;
+}
+
+export interface Credential {
+  id: number;
+  customerId: number;
+  customerName: string;
+  username: string;
+  passwordHash: string;
+  enabled: boolean;
+  /** Set when staff or abuse handling holds the credential's sending (later: complaints, blocklistings). */
+  holdReason: string | null;
+  holdSince: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Plan {
+  id: number;
+  credentialId: number;
+  quota: number;
+  startsAt: number;
+  endsAt: number;
+  createdAt: number;
+}
+
+export interface UsageBucket {
+  bucketStart: number;
+  units: number;
+}
+
+/** Everything the quota arithmetic needs about one credential at one instant. */
+export interface QuotaSnapshot {
+  quota: number;
+  used: number;
+  held: number;
+  /** Buckets still inside the window, oldest first; only filled where "frees at" must be computed. */
+  buckets: UsageBucket[];
+}
+
+export type ReserveResult =
+  | { granted: true; reservationId: number; snapshot: QuotaSnapshot }
+  | { granted: false; snapshot: QuotaSnapshot };
+
+export interface QuotaRequest {
+  credentialId: number;
+  units: number;
+  now: number;
+  /** Units in buckets starting after this instant still count. */
+  countFrom: number;
+  expiresAt: number;
+  /** Grow this transaction's reservation instead of opening a new one. */
+  reservationId?: number;
+}
+
+export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'failed';
+export type MessageKind = 'message' | 'notice';
+
+export interface NewRecipient {
+  address: string;
+  domain: string;
+  orcpt: string | null;
+  notify: string | null;
+}
+
+export interface NewMessage {
+  id: string;
+  credentialId: number | null;
+  kind: MessageKind;
+  mailFrom: string;
+  envid: string | null;
+  ret: string | null;
+  clientIp: string | null;
+  body: Buffer;
+  recipients: NewRecipient[];
+  createdAt: number;
+  retryEvery: number;
+  giveUpAt: number;
+  delayNoticeAt: number;
+  /** The quota units this message turns from held into used, and the bucket they land in. */
+  reservationId: number | null;
+  usageBucket: number;
+}
+
+export interface QueuedRecipient {
+  id: number;
+  address: string;
+  domain: string;
+  orcpt: string | null;
+  notify: string | null;
+  state: RecipientState;
+  attempts: number;
+  nextAttemptAt: number;
+  lastAttemptAt: number | null;
+  lastReply: string | null;
+}
+
+export interface QueuedMessage {
+  id: string;
+  credentialId: number | null;
+  username: string | null;
+  kind: MessageKind;
+  mailFrom: string;
+  envid: string | null;
+  ret: string | null;
+  size: number;
+  clientIp: string | null;
+  createdAt: number;
+  retryEvery: number;
+  giveUpAt: number;
+  delayNoticeAt: number;
+  recipients: QueuedRecipient[];
+}
+
+export interface QueueFilter {
+  state?: RecipientState;
+  domain?: string;
+  username?: string;
+  limit?: number;
+}

@@ -1,0 +1,435 @@
+import { migrate } from './migrations.js';
+import { openDatabase, type SqlDatabase, type SqlRunner, type SqlValue } from './sql.js';
+import type {
+  Credential,
+  Customer,
+  NewMessage,
+  Plan,
+  QueueFilter,
+  QueuedMessage,
+  QueuedRecipient,
+  QuotaRequest,
+  QuotaSnapshot,
+  ReserveResult,
+  UsageBucket,
+} from './records.js';
+
+/** A uniqueness rule was broken (duplicate customer name or username): the caller's input is at fault. */
+export class StoreConflict extends Error {}
+
+/**
+ * The one place with SQL. Operations are named for what the business needs; the same code runs on SQLite
+ * and PostgreSQL through the SqlDatabase drivers, and the same contract tests run against both.
+ */
+export class Store {
+  private constructor(readonly db: SqlDatabase) {}
+
+  static async open(url: string, now: number): Promise<Store> {
+    const db = await openDatabase(url);
+    try {
+      await migrate(db, now);
+    } catch (error) {
+      await db.close().catch(() => undefined);
+      throw error;
+    }
+    return new Store(db);
+  }
+
+  get dialect(): SqlDatabase['dialect'] {
+    return this.db.dialect;
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  // ---- customers -------------------------------------------------------------------------------------------
+
+  async addCustomer(name: string, email: string, now: number): Promise<Customer> {
+    return this.db.transaction(
+      async (tx) => {
+        if (await tx.get('SELECT id FROM customers WHERE name = ?', [name])) throw new StoreConflict(`customer "${name}" already exists`);
+        const row = await tx.get<{ id: number }>('INSERT INTO customers (name, email, created_at) VALUES (?, ?, ?) RETURNING id', [
+          name,
+          email,
+          now,
+        ]);
+        return { id: Number(row?.id), name, email, createdAt: now, credentialCount: 0 };
+      },
+      { durable: true },
+    );
+  }
+
+  async findCustomer(name: string): Promise<Customer | undefined> {
+    const row = await this.db.get<CustomerRow>(`${CUSTOMER_SELECT} WHERE c.name = ? GROUP BY c.id, c.name, c.email, c.created_at`, [name]);
+    return row && toCustomer(row);
+  }
+
+  async listCustomers(): Promise<Customer[]> {
+    const rows = await this.db.all<CustomerRow>(`${CUSTOMER_SELECT} GROUP BY c.id, c.name, c.email, c.created_at ORDER BY c.name`);
+    return rows.map(toCustomer);
+  }
+
+  // ---- credentials -----------------------------------------------------------------------------------------
+
+  async addCredential(customerId: number, username: string, passwordHash: string, now: number): Promise<Credential> {
+    await this.db.transaction(
+      async (tx) => {
+        if (await tx.get('SELECT id FROM credentials WHERE username = ?', [username])) {
+          throw new StoreConflict(`username "${username}" is already taken`);
+        }
+        await tx.run(
+          'INSERT INTO credentials (customer_id, username, password_hash, enabled, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)',
+          [customerId, username, passwordHash, now, now],
+        );
+      },
+      { durable: true },
+    );
+    return (await this.findCredential(username)) as Credential;
+  }
+
+  async findCredential(username: string): Promise<Credential | undefined> {
+    const row = await this.db.get<CredentialRow>(`${CREDENTIAL_SELECT} WHERE k.username = ?`, [username]);
+    return row && toCredential(row);
+  }
+
+  async listCredentials(customerName?: string): Promise<Credential[]> {
+    const rows = customerName
+      ? await this.db.all<CredentialRow>(`${CREDENTIAL_SELECT} WHERE c.name = ? ORDER BY k.username`, [customerName])
+      : await this.db.all<CredentialRow>(`${CREDENTIAL_SELECT} ORDER BY k.username`);
+    return rows.map(toCredential);
+  }
+
+  async setCredentialEnabled(credentialId: number, enabled: boolean, now: number): Promise<void> {
+    await this.db.run('UPDATE credentials SET enabled = ?, updated_at = ? WHERE id = ?', [enabled ? 1 : 0, now, credentialId]);
+  }
+
+  async setCredentialPassword(credentialId: number, passwordHash: string, now: number): Promise<void> {
+    await this.db.run('UPDATE credentials SET password_hash = ?, updated_at = ? WHERE id = ?', [passwordHash, now, credentialId]);
+  }
+
+  async setCredentialHold(credentialId: number, reason: string | null, now: number): Promise<void> {
+    await this.db.run('UPDATE credentials SET hold_reason = ?, hold_since = ?, updated_at = ? WHERE id = ?', [
+      reason,
+      reason === null ? null : now,
+      now,
+      credentialId,
+    ]);
+  }
+
+  // ---- plans -----------------------------------------------------------------------------------------------
+
+  async addPlan(credentialId: number, quota: number, startsAt: number, endsAt: number, now: number): Promise<Plan> {
+    const row = await this.db.transaction(
+      (tx) =>
+        tx.get<{ id: number }>('INSERT INTO plans (credential_id, quota, starts_at, ends_at, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id', [
+          credentialId,
+          quota,
+          startsAt,
+          endsAt,
+          now,
+        ]),
+      { durable: true },
+    );
+    return { id: Number(row?.id), credentialId, quota, startsAt, endsAt, createdAt: now };
+  }
+
+  async listPlans(credentialId: number): Promise<Plan[]> {
+    const rows = await this.db.all<PlanRow>(
+      'SELECT id, credential_id, quota, starts_at, ends_at, created_at FROM plans WHERE credential_id = ? ORDER BY starts_at, id',
+      [credentialId],
+    );
+    return rows.map(toPlan);
+  }
+
+  // ---- quota -----------------------------------------------------------------------------------------------
+
+  /**
+   * Checks and reserves in one transaction. On PostgreSQL the credential's row lock serialises every session
+   * of every node on that credential; on SQLite the write transaction does.
+   */
+  async reserveQuota(request: QuotaRequest): Promise<ReserveResult> {
+    return this.db.transaction(
+      async (tx) => {
+        if (tx.dialect === 'postgres') await tx.run('SELECT id FROM credentials WHERE id = ? FOR UPDATE', [request.credentialId]);
+        const snapshot = await readSnapshot(tx, request.credentialId, request.now, request.countFrom, false);
+        // The held units include this transaction's own earlier recipients.
+        if (snapshot.used + snapshot.held + request.units > snapshot.quota) {
+          snapshot.buckets = await readBuckets(tx, request.credentialId, request.countFrom);
+          return { granted: false, snapshot };
+        }
+        let reservationId = request.reservationId;
+        if (reservationId !== undefined) {
+          const updated = await tx.run('UPDATE quota_reservations SET units = units + ?, expires_at = ? WHERE id = ?', [
+            request.units,
+            request.expiresAt,
+            reservationId,
+          ]);
+          if (updated.changes === 0) reservationId = undefined;
+        }
+        if (reservationId === undefined) {
+          const row = await tx.get<{ id: number }>(
+            'INSERT INTO quota_reservations (credential_id, units, expires_at) VALUES (?, ?, ?) RETURNING id',
+            [request.credentialId, request.units, request.expiresAt],
+          );
+          reservationId = Number(row?.id);
+        }
+        snapshot.held += request.units;
+        return { granted: true, reservationId, snapshot };
+      },
+      { durable: false },
+    );
+  }
+
+  async releaseReservation(reservationId: number): Promise<void> {
+    await this.db.run('DELETE FROM quota_reservations WHERE id = ?', [reservationId]);
+  }
+
+  /** For a store only this process uses (SQLite): reservations left by a crashed run hold nothing any more. */
+  async releaseAllReservations(): Promise<void> {
+    await this.db.run('DELETE FROM quota_reservations');
+  }
+
+  async quotaSnapshot(credentialId: number, now: number, countFrom: number): Promise<QuotaSnapshot> {
+    return readSnapshot(this.db, credentialId, now, countFrom, true);
+  }
+
+  // ---- queue -----------------------------------------------------------------------------------------------
+
+  /**
+   * Commits a batch of accepted messages in one fsynced transaction (group commit): bodies, recipients, and
+   * the quota units turned from held into used. Resolves only once all of it is on disk.
+   */
+  async enqueue(messages: readonly NewMessage[]): Promise<void> {
+    await this.db.transaction(
+      async (tx) => {
+        for (const message of messages) await insertMessage(tx, message);
+      },
+      { durable: true },
+    );
+  }
+
+  async listQueue(filter: QueueFilter = {}): Promise<QueuedMessage[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.state) {
+      where.push('m.id IN (SELECT message_id FROM recipients WHERE state = ?)');
+      params.push(filter.state);
+    }
+    if (filter.domain) {
+      where.push('m.id IN (SELECT message_id FROM recipients WHERE domain = ?)');
+      params.push(filter.domain.toLowerCase());
+    }
+    if (filter.username) {
+      where.push('k.username = ?');
+      params.push(filter.username);
+    }
+    params.push(filter.limit ?? 1000);
+    const rows = await this.db.all<MessageRow>(
+      `${MESSAGE_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY m.created_at, m.id LIMIT ?`,
+      params,
+    );
+    if (rows.length === 0) return [];
+    const recipients = await this.db.all<RecipientRow>(
+      `${RECIPIENT_SELECT} WHERE message_id IN (${rows.map(() => '?').join(', ')}) ORDER BY id`,
+      rows.map((r) => r.id),
+    );
+    return rows.map((row) => toMessage(row, recipients.filter((r) => r.message_id === row.id)));
+  }
+
+  async findMessage(id: string): Promise<QueuedMessage | undefined> {
+    const row = await this.db.get<MessageRow>(`${MESSAGE_SELECT} WHERE m.id = ?`, [id]);
+    if (!row) return undefined;
+    const recipients = await this.db.all<RecipientRow>(`${RECIPIENT_SELECT} WHERE message_id = ? ORDER BY id`, [id]);
+    return toMessage(row, recipients);
+  }
+
+  async messageBody(id: string): Promise<Buffer | undefined> {
+    const row = await this.db.get<{ body: Buffer }>('SELECT body FROM message_bodies WHERE message_id = ?', [id]);
+    return row?.body;
+  }
+
+  async countMessages(): Promise<number> {
+    const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM messages');
+    return Number(row?.n ?? 0);
+  }
+}
+
+async function insertMessage(tx: SqlRunner, m: NewMessage): Promise<void> {
+  await tx.run(
+    `INSERT INTO messages (id, credential_id, kind, mail_from, envid, ret, size, client_ip, created_at, retry_every, give_up_at, delay_notice_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [m.id, m.credentialId, m.kind, m.mailFrom, m.envid, m.ret, m.body.length, m.clientIp, m.createdAt, m.retryEvery, m.giveUpAt, m.delayNoticeAt],
+  );
+  await tx.run('INSERT INTO message_bodies (message_id, body) VALUES (?, ?)', [m.id, m.body]);
+  const values: SqlValue[] = [];
+  for (const r of m.recipients) values.push(m.id, r.address, r.domain, r.orcpt, r.notify, 'queued', m.createdAt, m.createdAt);
+  await tx.run(
+    `INSERT INTO recipients (message_id, address, domain, orcpt, notify, state, next_attempt_at, updated_at) VALUES ${m.recipients
+      .map(() => '(?, ?, ?, ?, ?, ?, ?, ?)')
+      .join(', ')}`,
+    values,
+  );
+  if (m.reservationId !== null) await tx.run('DELETE FROM quota_reservations WHERE id = ?', [m.reservationId]);
+  if (m.credentialId !== null) {
+    await tx.run(
+      `INSERT INTO quota_usage (credential_id, bucket_start, units) VALUES (?, ?, ?)
+       ON CONFLICT (credential_id, bucket_start) DO UPDATE SET units = quota_usage.units + excluded.units`,
+      [m.credentialId, m.usageBucket, m.recipients.length],
+    );
+  }
+}
+
+async function readSnapshot(db: SqlRunner, credentialId: number, now: number, countFrom: number, withBuckets: boolean): Promise<QuotaSnapshot> {
+  const plan = await db.get<{ q: number | null }>('SELECT SUM(quota) AS q FROM plans WHERE credential_id = ? AND starts_at <= ? AND ends_at > ?', [
+    credentialId,
+    now,
+    now,
+  ]);
+  const used = await db.get<{ u: number | null }>('SELECT SUM(units) AS u FROM quota_usage WHERE credential_id = ? AND bucket_start > ?', [
+    credentialId,
+    countFrom,
+  ]);
+  const held = await db.get<{ h: number | null }>('SELECT SUM(units) AS h FROM quota_reservations WHERE credential_id = ? AND expires_at > ?', [
+    credentialId,
+    now,
+  ]);
+  return {
+    quota: Number(plan?.q ?? 0),
+    used: Number(used?.u ?? 0),
+    held: Number(held?.h ?? 0),
+    buckets: withBuckets ? await readBuckets(db, credentialId, countFrom) : [],
+  };
+}
+
+async function readBuckets(db: SqlRunner, credentialId: number, countFrom: number): Promise<UsageBucket[]> {
+  const rows = await db.all<{ bucket_start: number; units: number }>(
+    'SELECT bucket_start, units FROM quota_usage WHERE credential_id = ? AND bucket_start > ? ORDER BY bucket_start',
+    [credentialId, countFrom],
+  );
+  return rows.map((r) => ({ bucketStart: Number(r.bucket_start), units: Number(r.units) }));
+}
+
+// ---- row mapping -----------------------------------------------------------------------------------------
+
+const CUSTOMER_SELECT = `SELECT c.id, c.name, c.email, c.created_at, COUNT(k.id) AS credential_count
+  FROM customers c LEFT JOIN credentials k ON k.customer_id = c.id`;
+interface CustomerRow {
+  id: number;
+  name: string;
+  email: string;
+  created_at: number;
+  credential_count: number;
+}
+const toCustomer = (r: CustomerRow): Customer => ({
+  id: Number(r.id),
+  name: r.name,
+  email: r.email,
+  createdAt: Number(r.created_at),
+  credentialCount: Number(r.credential_count),
+});
+
+const CREDENTIAL_SELECT = `SELECT k.id, k.customer_id, c.name AS customer_name, k.username, k.password_hash, k.enabled, k.hold_reason,
+  k.hold_since, k.created_at, k.updated_at FROM credentials k JOIN customers c ON c.id = k.customer_id`;
+interface CredentialRow {
+  id: number;
+  customer_id: number;
+  customer_name: string;
+  username: string;
+  password_hash: string;
+  enabled: number;
+  hold_reason: string | null;
+  hold_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+const toCredential = (r: CredentialRow): Credential => ({
+  id: Number(r.id),
+  customerId: Number(r.customer_id),
+  customerName: r.customer_name,
+  username: r.username,
+  passwordHash: r.password_hash,
+  enabled: Number(r.enabled) === 1,
+  holdReason: r.hold_reason,
+  holdSince: r.hold_since === null ? null : Number(r.hold_since),
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+});
+
+interface PlanRow {
+  id: number;
+  credential_id: number;
+  quota: number;
+  starts_at: number;
+  ends_at: number;
+  created_at: number;
+}
+const toPlan = (r: PlanRow): Plan => ({
+  id: Number(r.id),
+  credentialId: Number(r.credential_id),
+  quota: Number(r.quota),
+  startsAt: Number(r.starts_at),
+  endsAt: Number(r.ends_at),
+  createdAt: Number(r.created_at),
+});
+
+const MESSAGE_SELECT = `SELECT m.id, m.credential_id, k.username, m.kind, m.mail_from, m.envid, m.ret, m.size, m.client_ip, m.created_at,
+  m.retry_every, m.give_up_at, m.delay_notice_at FROM messages m LEFT JOIN credentials k ON k.id = m.credential_id`;
+interface MessageRow {
+  id: string;
+  credential_id: number | null;
+  username: string | null;
+  kind: string;
+  mail_from: string;
+  envid: string | null;
+  ret: string | null;
+  size: number;
+  client_ip: string | null;
+  created_at: number;
+  retry_every: number;
+  give_up_at: number;
+  delay_notice_at: number;
+}
+const RECIPIENT_SELECT = `SELECT id, message_id, address, domain, orcpt, notify, state, attempts, next_attempt_at, last_attempt_at, last_reply
+  FROM recipients`;
+interface RecipientRow {
+  id: number;
+  message_id: string;
+  address: string;
+  domain: string;
+  orcpt: string | null;
+  notify: string | null;
+  state: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_attempt_at: number | null;
+  last_reply: string | null;
+}
+const toRecipient = (r: RecipientRow): QueuedRecipient => ({
+  id: Number(r.id),
+  address: r.address,
+  domain: r.domain,
+  orcpt: r.orcpt,
+  notify: r.notify,
+  state: r.state as QueuedRecipient['state'],
+  attempts: Number(r.attempts),
+  nextAttemptAt: Number(r.next_attempt_at),
+  lastAttemptAt: r.last_attempt_at === null ? null : Number(r.last_attempt_at),
+  lastReply: r.last_reply,
+});
+const toMessage = (r: MessageRow, recipients: RecipientRow[]): QueuedMessage => ({
+  id: r.id,
+  credentialId: r.credential_id === null ? null : Number(r.credential_id),
+  username: r.username,
+  kind: r.kind as QueuedMessage['kind'],
+  mailFrom: r.mail_from,
+  envid: r.envid,
+  ret: r.ret,
+  size: Number(r.size),
+  clientIp: r.client_ip,
+  createdAt: Number(r.created_at),
+  retryEvery: Number(r.retry_every),
+  giveUpAt: Number(r.give_up_at),
+  delayNoticeAt: Number(r.delay_notice_at),
+  recipients: recipients.map(toRecipient),
+});
