@@ -28,15 +28,17 @@ export function leavesWindowAt(w: QuotaWindow, bucketStart: number): number {
 }
 
 /**
- * When `units` more could be accepted, if only time passes. Null when time alone will not do it: no active
- * plan, or the units are held by transactions still in progress.
+ * When `units` more could be accepted, if only time passes; null when time alone will never do it (the plans
+ * give fewer units than asked). Units held by transactions in progress are counted as if committed now, which
+ * is what they become when those transactions end with a message.
  */
 export function freesAt(w: QuotaWindow, snapshot: QuotaSnapshot, units: number, now: number): number | null {
   const excess = snapshot.used + snapshot.held + units - snapshot.quota;
   if (excess <= 0) return now;
   if (units > snapshot.quota) return null;
+  const buckets = [...snapshot.buckets, { bucketStart: bucketOf(w, now), units: snapshot.held }];
   let freed = 0;
-  for (const bucket of snapshot.buckets) {
+  for (const bucket of buckets) {
     freed += bucket.units;
     if (freed >= excess) return leavesWindowAt(w, bucket.bucketStart);
   }

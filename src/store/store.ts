@@ -281,23 +281,19 @@ async function insertMessage(tx: SqlRunner, m: NewMessage): Promise<void> {
 }
 
 async function readSnapshot(db: SqlRunner, credentialId: number, now: number, countFrom: number, withBuckets: boolean): Promise<QuotaSnapshot> {
-  const plan = await db.get<{ q: number | null }>('SELECT SUM(quota) AS q FROM plans WHERE credential_id = ? AND starts_at <= ? AND ends_at > ?', [
-    credentialId,
-    now,
-    now,
-  ]);
-  const used = await db.get<{ u: number | null }>('SELECT SUM(units) AS u FROM quota_usage WHERE credential_id = ? AND bucket_start > ?', [
-    credentialId,
-    countFrom,
-  ]);
-  const held = await db.get<{ h: number | null }>('SELECT SUM(units) AS h FROM quota_reservations WHERE credential_id = ? AND expires_at > ?', [
-    credentialId,
-    now,
-  ]);
+  // One statement, so one snapshot: an enqueue that turns held units into used ones commits both changes at
+  // once, and reading them in two statements could see neither (and let a concurrent session over the quota).
+  const row = await db.get<{ q: number | null; u: number | null; h: number | null }>(
+    `SELECT
+       (SELECT SUM(quota) FROM plans WHERE credential_id = ? AND starts_at <= ? AND ends_at > ?) AS q,
+       (SELECT SUM(units) FROM quota_usage WHERE credential_id = ? AND bucket_start > ?) AS u,
+       (SELECT SUM(units) FROM quota_reservations WHERE credential_id = ? AND expires_at > ?) AS h`,
+    [credentialId, now, now, credentialId, countFrom, credentialId, now],
+  );
   return {
-    quota: Number(plan?.q ?? 0),
-    used: Number(used?.u ?? 0),
-    held: Number(held?.h ?? 0),
+    quota: Number(row?.q ?? 0),
+    used: Number(row?.u ?? 0),
+    held: Number(row?.h ?? 0),
     buckets: withBuckets ? await readBuckets(db, credentialId, countFrom) : [],
   };
 }

@@ -67,7 +67,7 @@ export class RelayPolicy implements SubmissionPolicy {
       }
       if (reservation.reason === 'no_plan') return { ok: false, reply: REPLY.noPlan };
       const when =
-        reservation.freesAt === null ? 'units are held by transactions in progress, try again shortly' : `next free at ${formatUtcClock(reservation.freesAt)}`;
+        reservation.freesAt === null ? 'the active plans allow fewer' : `next free at ${formatUtcClock(reservation.freesAt)}`;
       const text = `Sending quota of ${reservation.quota} messages per ${describeWindow(reservation.windowMs)} reached; ${when}`;
       return { ok: false, reply: REPLY.custom(451, '4.7.1', text) };
     } catch (error) {

@@ -211,13 +211,13 @@ export class SmtpSession {
     }
   }
 
-  private hello(verb: string, name: string): void {
+  private async hello(verb: string, name: string): Promise<void> {
     if (!name || /\s/.test(name) || name.length > 255) {
       return this.reject(verb, REPLY.syntax(`${verb} hostname`));
     }
     this.heloName = name;
     this.extended = verb === 'EHLO';
-    this.abandonTransaction();
+    await this.abandonTransaction();
     if (verb === 'HELO') return this.send(REPLY.custom(250, '', this.ctx.settings.hostname));
     const lines = [this.ctx.settings.hostname, 'PIPELINING', `SIZE ${this.ctx.settings.maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', 'DSN'];
     if (!this.secure && this.ctx.secureContext) lines.push('STARTTLS');
@@ -411,7 +411,7 @@ export class SmtpSession {
     else if (result.bareNewline && settings.rejectBareNewlines) reply = REPLY.bareNewline;
     else if (result.longLine) reply = REPLY.dataLineTooLong(settings.maxLineLength);
     if (reply) {
-      this.abandonTransaction();
+      await this.abandonTransaction();
       return this.reject('DATA', reply);
     }
     const accepted = await this.ctx.policy.accept(
@@ -421,7 +421,7 @@ export class SmtpSession {
     // The ticket is spent or released either way: the transaction is over.
     this.transaction = null;
     if (!accepted.ok) {
-      void this.ctx.policy.abandon(transaction.ticket);
+      await this.ctx.policy.abandon(transaction.ticket);
       return this.reject('DATA', accepted.reply);
     }
     this.stats.messages++;
@@ -441,15 +441,16 @@ export class SmtpSession {
     this.send(REPLY.custom(250, '2.0.0', `Ok: queued as ${accepted.value}`));
   }
 
-  private reset(): void {
-    this.abandonTransaction();
+  private async reset(): Promise<void> {
+    // The units are back before the reply, so the client's next RCPT sees them.
+    await this.abandonTransaction();
     this.send(REPLY.resetOk);
   }
 
-  private abandonTransaction(): void {
+  private async abandonTransaction(): Promise<void> {
     const transaction = this.transaction;
     this.transaction = null;
-    if (transaction && transaction.ticket.units > 0) void this.ctx.policy.abandon(transaction.ticket);
+    if (transaction && transaction.ticket.units > 0) await this.ctx.policy.abandon(transaction.ticket);
   }
 
   private reject(command: string, reply: Reply, argument?: string): void {
@@ -487,7 +488,7 @@ export class SmtpSession {
   private finish(how: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.abandonTransaction();
+    void this.abandonTransaction();
     this.inbox.length = 0;
     if (how !== 'server-closed') this.socket.destroy();
     else setTimeout(() => this.socket.destroy(), 1000).unref();

@@ -1,0 +1,180 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import nodemailer from 'nodemailer';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+
+/** Real SMTP clients for tests: nodemailer (what applications use) and a raw line client for hostile input. */
+
+export interface SubmitOptions {
+  port: number;
+  host?: string;
+  implicitTls?: boolean;
+  username: string;
+  password: string;
+  method?: 'PLAIN' | 'LOGIN';
+  from?: string;
+  to?: string[];
+  subject?: string;
+  text?: string;
+  raw?: string;
+}
+
+export async function sendWithNodemailer(o: SubmitOptions): Promise<{ response: string; accepted: string[]; rejected: string[] }> {
+  const transport = nodemailer.createTransport({
+    host: o.host ?? '127.0.0.1',
+    port: o.port,
+    secure: o.implicitTls ?? false,
+    requireTLS: !o.implicitTls,
+    auth: { user: o.username, pass: o.password, method: o.method ?? 'PLAIN' },
+    authMethod: o.method ?? 'PLAIN',
+    tls: { rejectUnauthorized: false },
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+  });
+  try {
+    const info = await transport.sendMail(
+      o.raw !== undefined
+        ? { envelope: { from: o.from ?? 'sender@customer.test', to: o.to ?? ['rcpt@example.test'] }, raw: o.raw }
+        : {
+            from: o.from ?? 'sender@customer.test',
+            to: o.to ?? ['rcpt@example.test'],
+            subject: o.subject ?? 'test',
+            text: o.text ?? 'hello',
+          },
+    );
+    return { response: info.response, accepted: info.accepted as string[], rejected: info.rejected as string[] };
+  } finally {
+    transport.close();
+  }
+}
+
+/** An authenticated nodemailer connection kept open for several transactions (as load clients do). */
+export async function openAuthenticated(o: { port: number; username: string; password: string; implicitTls?: boolean }): Promise<SMTPConnection> {
+  const connection = new SMTPConnection({
+    host: '127.0.0.1',
+    port: o.port,
+    secure: o.implicitTls ?? false,
+    requireTLS: !o.implicitTls,
+    tls: { rejectUnauthorized: false },
+  });
+  await new Promise<void>((resolve, reject) => {
+    connection.once('error', reject);
+    connection.connect(() => {
+      connection.login({ user: o.username, pass: o.password }, (error) => (error ? reject(error) : resolve()));
+    });
+  });
+  connection.on('error', () => undefined);
+  return connection;
+}
+
+export function sendOn(connection: SMTPConnection, from: string, to: string[], body: string): Promise<SMTPConnection.SentMessageInfo> {
+  return new Promise((resolve, reject) => {
+    connection.send({ from, to }, body, (error, info) => (error ? reject(error) : resolve(info)));
+  });
+}
+
+/**
+ * A byte-exact SMTP client: writes what the test says, reads replies as the server sends them. Hostile-input
+ * tests need it because real client libraries refuse to send broken input.
+ */
+export class RawSmtpClient {
+  private buffer = '';
+  private waiters: (() => void)[] = [];
+  closed = false;
+
+  private constructor(private socket: net.Socket) {
+    this.listen(socket);
+  }
+
+  private listen(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer += chunk.toString('latin1');
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  static async connect(port: number, options: { implicitTls?: boolean; localAddress?: string } = {}): Promise<RawSmtpClient> {
+    let socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port, localAddress: options.localAddress }, () => resolve(s));
+      s.once('error', reject);
+    });
+    if (options.implicitTls) {
+      const plain = socket;
+      socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ socket: plain, rejectUnauthorized: false }, () => resolve(s));
+        s.once('error', reject);
+      });
+    }
+    const client = new RawSmtpClient(socket);
+    await client.reply();
+    return client;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Reads one complete (possibly multi-line) reply. */
+  async reply(timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\n/.exec(this.buffer);
+      if (match) {
+        this.buffer = this.buffer.slice(match[0].length);
+        return match[0].replace(/\r?\n$/, '');
+      }
+      if (this.closed) throw new Error(`connection closed; unread: ${JSON.stringify(this.buffer)}`);
+      if (Date.now() > deadline) throw new Error(`no reply within ${timeoutMs} ms; unread: ${JSON.stringify(this.buffer)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async command(line: string): Promise<string> {
+    this.write(`${line}\r\n`);
+    return this.reply();
+  }
+
+  async startTls(): Promise<void> {
+    const reply = await this.command('STARTTLS');
+    if (!reply.startsWith('220')) throw new Error(`STARTTLS refused: ${reply}`);
+    this.socket.removeAllListeners('data');
+    this.socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ socket: this.socket, rejectUnauthorized: false }, () => resolve(s));
+      s.once('error', reject);
+    });
+    this.listen(this.socket);
+  }
+
+  /** EHLO and AUTH PLAIN in one go. */
+  async login(username: string, password: string): Promise<string> {
+    await this.command('EHLO client.test');
+    return this.command(`AUTH PLAIN ${Buffer.from(`\0${username}\0${password}`).toString('base64')}`);
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return this.closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
