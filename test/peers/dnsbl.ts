@@ -2,7 +2,7 @@ import { Resolver } from 'node:dns/promises';
 import { rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertLoopback, freePort } from './ports.js';
-import { makePeerDir, removePeerDir, spawnPeer, waitUntil, type PeerProcess } from './process.js';
+import { makePeerDir, removePeerDir, serialized, spawnPeer, waitUntil, type PeerProcess } from './process.js';
 
 /** An IP blocklist like zen.test: `11.0.0.127.zen.test A 127.0.0.2` plus a TXT when 127.0.0.11 is listed. */
 export interface IpZone {
@@ -80,8 +80,9 @@ interface ZoneState {
   file: string;
 }
 
-function makeResolver(server: string): Resolver {
-  const resolver = new Resolver({ timeout: 300, tries: 1 });
+/** Probes use a short timeout to poll quickly; the resolver handed to tests is more patient (busy CI). */
+function makeResolver(server: string, patient = false): Resolver {
+  const resolver = new Resolver(patient ? { timeout: 1000, tries: 2 } : { timeout: 300, tries: 1 });
   resolver.setServers([server]);
   return resolver;
 }
@@ -166,22 +167,24 @@ async function startOnce(address: string, port: number, options: DnsblOptions): 
     return only;
   };
 
-  const change = async (zone: ZoneState, entry: string, listed: boolean, probeName: string): Promise<void> => {
-    const others = zone.entries.filter((e) => e !== entry);
-    zone.entries = listed ? [...others, entry] : others;
-    await writeZone(zone);
-    process.kill(running.pid, 'SIGHUP'); // reload now rather than at the next check
-    await waitUntil(`${probeName} ${listed ? 'listed' : 'delisted'} on rbldnsd ${server}`, async () => (await isListed(server, probeName, zone.code)) === listed, {
-      timeoutMs: 5000,
-      proc: running,
+  const oneAtATime = serialized();
+  const change = (zone: ZoneState, entry: string, listed: boolean, probeName: string): Promise<void> =>
+    oneAtATime(async () => {
+      const others = zone.entries.filter((e) => e !== entry);
+      zone.entries = listed ? [...others, entry] : others;
+      await writeZone(zone);
+      process.kill(running.pid, 'SIGHUP'); // reload now rather than at the next check
+      await waitUntil(`${probeName} ${listed ? 'listed' : 'delisted'} on rbldnsd ${server}`, async () => (await isListed(server, probeName, zone.code)) === listed, {
+        timeoutMs: 5000,
+        proc: running,
+      });
     });
-  };
 
   return {
     address,
     port,
     server,
-    resolver: () => makeResolver(server),
+    resolver: () => makeResolver(server, true),
     async list(ip, zone) {
       checkIp(ip);
       const z = zoneOf('ip', zone);

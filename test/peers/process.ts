@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /*
  * Daemons started for tests and their temp dirs. A test that fails before calling stop() must not leave a
@@ -105,7 +105,7 @@ export async function spawnPeer(options: SpawnPeerOptions): Promise<PeerProcess>
   child.unref();
 
   const log = (): string =>
-    [options.logFile, ...(options.extraLogFiles ?? [])].map((f) => `--- ${f}\n${tailFile(f)}`).join('\n');
+    [options.logFile, ...(options.extraLogFiles ?? [])].map((f) => `--- ${basename(f)}\n${tailFile(f)}`).join('\n');
 
   return {
     name: options.name,
@@ -160,4 +160,17 @@ export async function waitUntil(
     }
     await sleep(options.intervalMs ?? 50);
   }
+}
+
+/**
+ * Runs the returned function's calls one after another: a peer's run-time changes rewrite the same files,
+ * and two tests' changes must not interleave.
+ */
+export function serialized(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const run = tail.then(task);
+    tail = run.catch(() => undefined);
+    return run;
+  };
 }

@@ -45,7 +45,8 @@ export interface ReceiverBehaviour {
   localPartFailures: boolean;
 }
 
-export const ACCEPT_ALL: ReceiverBehaviour = { tls: 'starttls', localPartFailures: true };
+/** The default: accept everything, STARTTLS offered, failure injection by local part on. */
+export const ACCEPT_ALL: Readonly<ReceiverBehaviour> = Object.freeze({ tls: 'starttls', localPartFailures: true });
 
 export interface ReceivedAddress {
   /** `''` for the null sender. */
@@ -104,7 +105,7 @@ export interface ReceiverOptions {
   behaviour?: Partial<ReceiverBehaviour>;
   /** Default: a fresh self-signed certificate for `name` and `address`. */
   certificate?: Certificate;
-  /** SIZE limit advertised and enforced (552); default none. */
+  /** SIZE limit, advertised and enforced with 552 at MAIL FROM (SIZE=) or at the end of DATA; default none. */
   size?: number;
 }
 
@@ -127,6 +128,8 @@ export interface ReceiverPeer {
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
   /** Forgets messages, refusals and errors. */
   clear(): void;
+  /** clear(), and back to the behaviour the receiver started with: for tests that share a receiver. */
+  reset(): void;
   stop(): Promise<void>;
 }
 
@@ -171,7 +174,8 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
   assertLoopback(options.address);
   const name = options.name ?? 'mx.receiver.test';
   const certificate = options.certificate ?? (await selfSignedCertificate(name, [options.address]));
-  let current: ReceiverBehaviour = { ...ACCEPT_ALL, ...options.behaviour };
+  const initial: ReceiverBehaviour = { ...ACCEPT_ALL, ...options.behaviour };
+  let current = initial;
   const messages: ReceivedMessage[] = [];
   const refusals: ReceiverRefusal[] = [];
   const errors: Error[] = [];
@@ -188,7 +192,6 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
 
   const refusalReply = (session: SMTPServerSession, rule: RefuseRule): SmtpReply =>
     rule.reply ?? { code: 554, message: `5.7.1 Service unavailable; client [${session.remoteAddress}] blocked using zen.test` };
-
 
   /*
    * smtp-server prefixes every error reply with an enhanced status code of its own choosing (550 -> 5.1.1,
@@ -207,6 +210,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
       socket.unpipe(); // the ClientHello must not reach the SMTP command parser
       // Wait for the ClientHello: closing before it arrives could make the client see a reset instead of the alert.
       socket.once('data', () => socket.end(TLS_HANDSHAKE_FAILURE_ALERT));
+      socket.resume(); // unpipe() paused it
       setTimeout(() => socket.destroy(), 5000).unref();
     };
   };
@@ -224,7 +228,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
     hideDSN: false,
     // No PTR lookup of the client: it would ask the system resolver, outside the test world.
     disableReverseLookup: true,
-    ...(options.size !== undefined ? { size: options.size, rejectOversized: true } : {}),
+    ...(options.size !== undefined ? { size: options.size } : {}),
     socketTimeout: 30_000,
     // stop() should not wait 30 s for a client that keeps its connection open for reuse.
     closeTimeout: 250,
@@ -352,6 +356,12 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
   if (bound === null || typeof bound === 'string') throw new Error(`receiver ${name} has no TCP address after listen`);
   const port = bound.port;
 
+  const clear = (): void => {
+    messages.length = 0;
+    refusals.length = 0;
+    errors.length = 0;
+  };
+
   return {
     address: options.address,
     port,
@@ -387,10 +397,10 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
         events.on('message', onMessage);
       });
     },
-    clear() {
-      messages.length = 0;
-      refusals.length = 0;
-      errors.length = 0;
+    clear,
+    reset() {
+      clear();
+      current = initial;
     },
     stop() {
       return new Promise((resolve) => server.close(() => resolve()));

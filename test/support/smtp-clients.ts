@@ -69,7 +69,14 @@ export async function openAuthenticated(o: { port: number; username: string; pas
 
 export function sendOn(connection: SMTPConnection, from: string, to: string[], body: string): Promise<SMTPConnection.SentMessageInfo> {
   return new Promise((resolve, reject) => {
-    connection.send({ from, to }, body, (error, info) => (error ? reject(error) : resolve(info)));
+    // nodemailer does not call back a send whose connection dies mid-transaction; the 'end' event says it.
+    const onEnd = () => reject(new Error('connection closed during the transaction'));
+    connection.once('end', onEnd);
+    connection.send({ from, to }, body, (error, info) => {
+      connection.removeListener('end', onEnd);
+      if (error) reject(error);
+      else resolve(info);
+    });
   });
 }
 

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { NewMessage } from '../../src/store/records.js';
+import { Store, StoreConflict } from '../../src/store/store.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+
+const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
+const MINUTE = 60_000;
+const WINDOW = 1440 * MINUTE;
+
+function message(id: string, credentialId: number, reservationId: number | null, recipients: string[], at = T0): NewMessage {
+  return {
+    id,
+    credentialId,
+    kind: 'message',
+    mailFrom: 'from@customer.test',
+    envid: 'ENV1',
+    ret: 'HDRS',
+    clientIp: '127.0.0.1',
+    body: Buffer.from(`Subject: ${id}\r\n\r\nbody \u00e9\r\n`),
+    recipients: recipients.map((address) => ({ address, domain: address.split('@')[1] as string, orcpt: null, notify: 'FAILURE' })),
+    createdAt: at,
+    retryEvery: 15 * MINUTE,
+    giveUpAt: at + 7 * WINDOW,
+    delayNoticeAt: at + 60 * MINUTE,
+    reservationId,
+    usageBucket: Math.floor(at / MINUTE) * MINUTE,
+  };
+}
+
+const stores: { name: string; open(): Promise<{ url: string; cleanup(): Promise<void> }> }[] = [
+  {
+    name: 'sqlite',
+    async open() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-store-'));
+      return { url: `sqlite:${path.join(dir, 'relais.db')}`, cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    async open() {
+      const db: TestDatabase = await createTestDatabase();
+      return { url: db.url, cleanup: () => db.drop() };
+    },
+  },
+];
+
+for (const kind of stores) {
+  describe(`store contract (${kind.name})`, () => {
+    let store: Store;
+    let target: { url: string; cleanup(): Promise<void> };
+    let credentialId: number;
+
+    before(async () => {
+      target = await kind.open();
+      store = await Store.open(target.url, T0);
+    });
+    after(async () => {
+      await store.close();
+      await target.cleanup();
+    });
+
+    test('migrations are applied once and opening again is a no-op', async () => {
+      const again = await Store.open(target.url, T0);
+      const rows = await again.db.all<{ version: number }>('SELECT version FROM schema_migrations');
+      assert.deepEqual(rows.map((r) => Number(r.version)), [1]);
+      await again.close();
+    });
+
+    test('customers and credentials: add, find, list, unique names', async () => {
+      const customer = await store.addCustomer('Acme', 'ops@acme.test', T0);
+      assert.equal(customer.name, 'Acme');
+      await assert.rejects(store.addCustomer('Acme', 'x@y.test', T0), StoreConflict);
+      const credential = await store.addCredential(customer.id, 'acme-app', 'scrypt$hash', T0);
+      credentialId = credential.id;
+      assert.equal(credential.customerName, 'Acme');
+      assert.equal(credential.enabled, true);
+      await assert.rejects(store.addCredential(customer.id, 'acme-app', 'x', T0), StoreConflict);
+      assert.equal((await store.findCustomer('Acme'))?.credentialCount, 1);
+      assert.deepEqual((await store.listCredentials('Acme')).map((c) => c.username), ['acme-app']);
+      assert.equal(await store.findCredential('nobody'), undefined);
+    });
+
+    test('credential state changes: enable, disable, password, hold', async () => {
+      await store.setCredentialEnabled(credentialId, false, T0 + 1);
+      assert.equal((await store.findCredential('acme-app'))?.enabled, false);
+      await store.setCredentialEnabled(credentialId, true, T0 + 2);
+      await store.setCredentialPassword(credentialId, 'scrypt$new', T0 + 3);
+      assert.equal((await store.findCredential('acme-app'))?.passwordHash, 'scrypt$new');
+      await store.setCredentialHold(credentialId, 'spam complaint', T0 + 4);
+      const held = await store.findCredential('acme-app');
+      assert.equal(held?.holdReason, 'spam complaint');
+      assert.equal(held?.holdSince, T0 + 4);
+      await store.setCredentialHold(credentialId, null, T0 + 5);
+      assert.equal((await store.findCredential('acme-app'))?.holdReason, null);
+    });
+
+    test('plans: only active ones count, and they add up', async () => {
+      await store.addPlan(credentialId, 3, T0, T0 + 365 * WINDOW, T0);
+      await store.addPlan(credentialId, 2, T0, T0 + 365 * WINDOW, T0);
+      await store.addPlan(credentialId, 100, T0 - 10 * WINDOW, T0 - WINDOW, T0); // ended
+      await store.addPlan(credentialId, 100, T0 + WINDOW, T0 + 2 * WINDOW, T0); // not started
+      assert.equal((await store.listPlans(credentialId)).length, 4);
+      const snapshot = await store.quotaSnapshot(credentialId, T0, T0 - WINDOW - MINUTE);
+      assert.equal(snapshot.quota, 5);
+      assert.equal(snapshot.used, 0);
+    });
+
+    test('reserve grows one reservation, refuses past the quota, and enqueue turns held units into used', async () => {
+      const request = { credentialId, units: 1, now: T0, countFrom: T0 - WINDOW - MINUTE, expiresAt: T0 + 3_600_000 };
+      const first = await store.reserveQuota(request);
+      assert.ok(first.granted);
+      const second = await store.reserveQuota({ ...request, reservationId: first.reservationId });
+      assert.ok(second.granted);
+      assert.equal(second.reservationId, first.reservationId);
+      assert.equal(second.snapshot.held, 2);
+      await store.enqueue([message('MSG1', credentialId, first.reservationId, ['a@one.test', 'b@two.test'])]);
+      const after = await store.quotaSnapshot(credentialId, T0, request.countFrom);
+      assert.equal(after.used, 2);
+      assert.equal(after.held, 0);
+      assert.deepEqual(after.buckets, [{ bucketStart: T0, units: 2 }]);
+      const third = await store.reserveQuota(request);
+      assert.ok(third.granted);
+      await store.reserveQuota({ ...request, reservationId: third.reservationId, units: 2 });
+      const refused = await store.reserveQuota(request);
+      assert.equal(refused.granted, false);
+      assert.equal(refused.snapshot.used + refused.snapshot.held, 5);
+      assert.deepEqual(refused.snapshot.buckets, [{ bucketStart: T0, units: 2 }]);
+      await store.releaseReservation(third.reservationId);
+      assert.equal((await store.quotaSnapshot(credentialId, T0, request.countFrom)).held, 0);
+    });
+
+    test('expired reservations hold nothing; units leave the window', async () => {
+      const request = { credentialId, units: 3, now: T0, countFrom: T0 - WINDOW - MINUTE, expiresAt: T0 + 1000 };
+      assert.ok((await store.reserveQuota(request)).granted);
+      const later = await store.quotaSnapshot(credentialId, T0 + 2000, request.countFrom);
+      assert.equal(later.held, 0);
+      const nextDay = T0 + WINDOW + MINUTE;
+      const gone = await store.quotaSnapshot(credentialId, nextDay, nextDay - WINDOW - MINUTE);
+      assert.equal(gone.used, 0);
+      await store.releaseAllReservations();
+    });
+
+    test('the queue keeps the envelope, DSN parameters, one body, and per-recipient state', async () => {
+      await store.enqueue([message('MSG2', credentialId, null, ['c@three.test']), message('MSG3', credentialId, null, ['d@four.test', 'e@four.test'])]);
+      const m = await store.findMessage('MSG3');
+      assert.equal(m?.username, 'acme-app');
+      assert.equal(m?.envid, 'ENV1');
+      assert.equal(m?.ret, 'HDRS');
+      assert.equal(m?.giveUpAt, T0 + 7 * WINDOW);
+      assert.deepEqual(m?.recipients.map((r) => [r.address, r.domain, r.state, r.notify]), [
+        ['d@four.test', 'four.test', 'queued', 'FAILURE'],
+        ['e@four.test', 'four.test', 'queued', 'FAILURE'],
+      ]);
+      assert.equal((await store.messageBody('MSG3'))?.toString(), 'Subject: MSG3\r\n\r\nbody \u00e9\r\n');
+      assert.deepEqual((await store.listQueue({ domain: 'four.test' })).map((x) => x.id), ['MSG3']);
+      assert.deepEqual((await store.listQueue({ username: 'acme-app' })).map((x) => x.id), ['MSG1', 'MSG2', 'MSG3']);
+      assert.deepEqual((await store.listQueue({ state: 'deferred' })).map((x) => x.id), []);
+      assert.equal(await store.countMessages(), 3);
+    });
+
+    test('a failed batch commits nothing of itself', async () => {
+      const before = await store.countMessages();
+      await assert.rejects(store.enqueue([message('MSG4', credentialId, null, ['f@five.test']), message('MSG2', credentialId, null, ['dup@x.test'])]));
+      assert.equal(await store.countMessages(), before);
+      assert.equal(await store.findMessage('MSG4'), undefined);
+    });
+  });
+}
