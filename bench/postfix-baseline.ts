@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from './peers/loopback.js';
 import { postfixVersion, startPrivatePostfix, type PrivatePostfix } from './peers/postfix.js';
-import { hostCoresBusy, readHostCpu } from './peers/proc-stat.js';
+import { hostCoresBusy, readHostCpu, treeCpuSeconds } from './peers/proc-stat.js';
 import { runSmtpSource } from './peers/smtp-source.js';
 import { startSmtpSink, type SmtpSink } from './peers/smtp-sink.js';
 
@@ -60,7 +60,7 @@ export interface PostfixMeasurement {
   /** CPU seconds of the Postfix process tree for the measured batch (submission to empty queue). */
   cpuSeconds: number;
   cpuMsPerMessage: number;
-  /** cpuSeconds / endToEndSeconds: average number of cores Postfix kept busy. */
+  /** Average number of cores Postfix kept busy over the CPU window (submission start to empty queue). */
   cpuCoresBusy: number;
   /**
    * Average busy cores of the whole machine over the same window, out of hostCores. If it is close to
@@ -68,6 +68,13 @@ export interface PostfixMeasurement {
    */
   hostCoresBusy: number;
   hostCores: number;
+  /** CPU seconds of this Node process and its children (smtp-source, smtp-sink) over the window. */
+  loadCpuSeconds: number;
+  /**
+   * Machine busy CPU seconds over the window minus Postfix and load: kernel threads (ext4 journal for
+   * Postfix's fsyncs, softirq) and any other process. Large values mean the run was disturbed.
+   */
+  otherCpuSeconds: number;
   /** Messages the sink counted for the measured batch (should equal messages). */
   sinkReceived: number;
   /** Live Postfix processes right after submission ended (master + daemons). */
@@ -120,6 +127,8 @@ async function measureBatch(sink: SmtpSink, postfix: PrivatePostfix, s: BatchSet
   const baseline = sink.received();
   const cpuBefore = postfix.cpuSeconds();
   const hostBefore = readHostCpu();
+  // smtp-source is reaped by Node, so its CPU lands in this process's cutime/cstime; smtp-sink is a live child.
+  const loadBefore = treeCpuSeconds(process.pid);
   const started = process.hrtime.bigint();
   const delivered = sink.waitForReceived(baseline + messages, timeoutMs).then(() => Number(process.hrtime.bigint() - started) / 1e9);
   // Avoid an unhandled rejection while submission is still running; the error surfaces via await below.
@@ -131,6 +140,7 @@ async function measureBatch(sink: SmtpSink, postfix: PrivatePostfix, s: BatchSet
   // The CPU sample waits for the empty queue so that qmgr's cleanup of the last messages is included.
   await waitForEmptyQueue(postfix, timeoutMs);
   const cpuSeconds = postfix.cpuSeconds() - cpuBefore;
+  const loadCpuSeconds = treeCpuSeconds(process.pid) - loadBefore;
   const hostSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const hostBusy = hostCoresBusy(hostBefore, readHostCpu(), hostSeconds);
 
@@ -146,9 +156,11 @@ async function measureBatch(sink: SmtpSink, postfix: PrivatePostfix, s: BatchSet
     endToEndPerSecond: messages / endToEndSeconds,
     cpuSeconds,
     cpuMsPerMessage: (cpuSeconds * 1000) / messages,
-    cpuCoresBusy: cpuSeconds / endToEndSeconds,
+    cpuCoresBusy: cpuSeconds / hostSeconds,
     hostCoresBusy: hostBusy,
     hostCores: os.availableParallelism(),
+    loadCpuSeconds,
+    otherCpuSeconds: hostBusy * hostSeconds - cpuSeconds - loadCpuSeconds,
     sinkReceived: sink.received() - baseline,
     postfixProcessesAfterSubmit,
   };
@@ -196,7 +208,9 @@ export function formatPostfixTable(m: PostfixMeasurement): string {
     ['accepted', `${m.acceptPerSecond.toFixed(0)} msg/s (${m.acceptSeconds.toFixed(2)} s)`],
     ['end to end', `${m.endToEndPerSecond.toFixed(0)} msg/s (${m.endToEndSeconds.toFixed(2)} s)`],
     ['Postfix CPU', `${m.cpuMsPerMessage.toFixed(3)} ms/msg (${m.cpuSeconds.toFixed(2)} s, ${m.cpuCoresBusy.toFixed(2)} cores busy)`],
-    ['machine CPU', `${m.hostCoresBusy.toFixed(2)} of ${m.hostCores} cores busy (everything, incl. load client and sink)`],
+    ['machine CPU', `${m.hostCoresBusy.toFixed(2)} of ${m.hostCores} cores busy`],
+    ['load CPU', `${m.loadCpuSeconds.toFixed(2)} s (smtp-source, smtp-sink, node)`],
+    ['other CPU', `${m.otherCpuSeconds.toFixed(2)} s (kernel threads, other processes)`],
     ['sink received', String(m.sinkReceived)],
     ['processes after submit', String(m.postfixProcessesAfterSubmit)],
   ];

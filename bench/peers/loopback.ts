@@ -2,6 +2,7 @@
  * Loopback helpers shared by the benchmark peers: every peer in the test world lives on 127.0.0.0/8
  * (see /work/shared/TEST-WORLD.md), so anything that would send traffic elsewhere is refused up front.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 
 /** True for a dotted-quad IPv4 address inside 127.0.0.0/8. Hostnames are deliberately not accepted. */
@@ -52,6 +53,64 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Throws if something already listens on host:port. Needed because smtp-sink and Postfix set
+ * SO_REUSEPORT: their bind succeeds on a port another smtp-sink/Postfix of the same user already
+ * holds, and the kernel then splits connections between the two. Our test bind sets no SO_REUSEPORT,
+ * so any existing listener makes it fail.
+ */
+export async function assertPortFree(host: string, port: number, what: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        new Error(
+          `${what}: ${host}:${port} is not free (${error.code ?? error.message}); stop whatever listens there ` +
+            '(ss -ltnp) or pick another port, e.g. with freePort().',
+        ),
+      );
+    });
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve()));
+  });
+}
+
+/** /proc/net/tcp address "0100007F:1F90" for an IPv4 address and port (address bytes in host order, little-endian here). */
+function procNetAddress(host: string, port: number): string {
+  const ip = host
+    .split('.')
+    .map((octet) => Number(octet).toString(16).padStart(2, '0').toUpperCase())
+    .reverse()
+    .join('');
+  return `${ip}:${port.toString(16).padStart(4, '0').toUpperCase()}`;
+}
+
+/**
+ * Number of IPv4 TCP sockets listening on host:port or 0.0.0.0:port. More than one after a peer started
+ * means it shares the port through SO_REUSEPORT with someone else (see assertPortFree).
+ */
+export function listenerCount(host: string, port: number): number {
+  const wanted = new Set([procNetAddress(host, port), procNetAddress('0.0.0.0', port)]);
+  const LISTEN = '0A';
+  return fs
+    .readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[3] === LISTEN && wanted.has(fields[1] ?? '')).length;
+}
+
+/** Throws if host:port has more than one listener (two SO_REUSEPORT servers splitting the traffic). */
+export function assertSingleListener(host: string, port: number, what: string): void {
+  const count = listenerCount(host, port);
+  if (count > 1) {
+    throw new Error(
+      `${what}: ${count} sockets listen on ${host}:${port}; another SO_REUSEPORT server (smtp-sink, Postfix) ` +
+        'shares the port and would take part of the traffic. Stop it (ss -ltnp) or use another port.',
+    );
+  }
 }
 
 function tryConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {

@@ -8,12 +8,14 @@
  * from /etc/postfix/master.cf, and meta_directory/daemon_directory are the shared Debian ones.
  *
  * Pitfalls handled here:
- * - `postfix -c DIR check/start` report most failures only in maillog_file, not on stderr: errors
- *   include the tail of the maillog.
+ * - `postfix -c DIR check/start` report failures on stderr only if it is a terminal, else in
+ *   maillog_file: errors include the maillog tail, and a failed check is rerun under script(1).
  * - The queue directory must exist before `postfix check`; post-install then creates its subdirs.
  * - The data directory must be owned by postfix (else a check warning and failing tlsmgr/verify).
  * - Debian's master.cf chroots most services into the queue dir, which has no /etc or libs here:
  *   every service gets chroot=n.
+ * - Postfix sets SO_REUSEPORT, so binding a port another Postfix/smtp-sink holds succeeds silently and
+ *   the two share the traffic: the port is checked before start and the listener count after.
  * - Only the smtpd service listens: any other uncommented inet service of the copied master.cf is
  *   commented out, so nothing binds a well-known port.
  * - No DNS: relayhost is a bracketed IP literal, smtp_dns_support_level=disabled, smtpd does no
@@ -24,7 +26,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assertLoopbackIPv4, assertPort, waitForPort } from './loopback.js';
+import { assertLoopbackIPv4, assertPort, assertPortFree, assertSingleListener, waitForPort } from './loopback.js';
 import { findExecutable, onProcessExit, pidExists, runCommand } from './processes.js';
 import { processTree, readProcStat, treeCpuSeconds } from './proc-stat.js';
 
@@ -172,6 +174,20 @@ async function countFiles(dir: string): Promise<number> {
   return count;
 }
 
+/**
+ * Postfix prints errors on stderr only when stderr is a terminal; otherwise they go to maillog_file,
+ * which is unknown when main.cf itself is broken. Rerunning `postfix check` under script(1) (util-linux,
+ * always on Debian) gives it a terminal and so the message.
+ */
+async function checkUnderTerminal(postfix: string, configDir: string): Promise<string> {
+  try {
+    const result = await runCommand(findExecutable('script'), ['-qec', `${postfix} -c ${configDir} check`, '/dev/null']);
+    return `${result.stdout}${result.stderr}`.trim();
+  } catch {
+    return '(no message: Postfix reports errors only to a terminal or its log; run the check in a terminal)';
+  }
+}
+
 /** The Postfix version string, e.g. "3.7.11". */
 export async function postfixVersion(): Promise<string> {
   const result = await runCommand(findExecutable('postconf'), ['-d', '-h', 'mail_version']);
@@ -190,6 +206,7 @@ export async function startPrivatePostfix(options: PrivatePostfixOptions): Promi
   const postfix = findExecutable('postfix');
   const postqueue = findExecutable('postqueue');
   const postfixUser = lookupUser('postfix');
+  await assertPortFree(listenAddress, options.listenPort, 'startPrivatePostfix');
 
   const parent = options.dir ?? os.tmpdir();
   const rootDir = fs.mkdtempSync(path.join(parent, 'relais-postfix-'));
@@ -267,7 +284,10 @@ export async function startPrivatePostfix(options: PrivatePostfixOptions): Promi
 
   // check creates the queue subdirectories with Postfix's owners and modes (post-install create-missing).
   const check = await runCommand(postfix, ['-c', configDir, 'check']);
-  if (check.code !== 0) await fail(`"postfix -c ${configDir} check" failed (code ${String(check.code)})`, `${check.stderr}${check.stdout}`.trim());
+  if (check.code !== 0) {
+    const output = `${check.stderr}${check.stdout}`.trim() || (await checkUnderTerminal(postfix, configDir));
+    await fail(`"postfix -c ${configDir} check" failed (code ${String(check.code)})`, output);
+  }
   const start = await runCommand(postfix, ['-c', configDir, 'start']);
   if (start.code !== 0) await fail(`"postfix -c ${configDir} start" failed (code ${String(start.code)})`, `${start.stderr}${start.stdout}`.trim());
 
@@ -279,6 +299,8 @@ export async function startPrivatePostfix(options: PrivatePostfixOptions): Promi
       timeoutMs: options.startTimeoutMs ?? 30_000,
       failed: () => (masterAlive() ? undefined : 'the Postfix master process exited'),
     });
+    // The probe may have reached another listener that took the port in the meantime (SO_REUSEPORT).
+    assertSingleListener(listenAddress, options.listenPort, 'startPrivatePostfix');
   } catch (error) {
     return await fail('started, but smtpd is not reachable', (error as Error).message);
   }

@@ -7,7 +7,7 @@
  * flushes each record, so reading the pipe follows it live.
  */
 import { spawn } from 'node:child_process';
-import { assertLoopbackIPv4, assertPort, waitForPort } from './loopback.js';
+import { assertLoopbackIPv4, assertPort, assertPortFree, assertSingleListener, waitForPort } from './loopback.js';
 import { findExecutable, onProcessExit, stopChild, TailBuffer } from './processes.js';
 
 export interface SmtpSinkOptions {
@@ -50,6 +50,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
   assertLoopbackIPv4(address, 'startSmtpSink address');
   assertPort(port, 'startSmtpSink');
   const backlog = options.backlog ?? 256;
+  await assertPortFree(address, port, 'startSmtpSink');
   const binary = findExecutable('smtp-sink');
   // -u root: smtp-sink refuses to run as root without a user to switch to; root keeps it simple here.
   const args = ['-u', 'root', '-c', ...(options.extraArgs ?? []), `${address}:${port}`, String(backlog)];
@@ -98,6 +99,8 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
 
   try {
     await waitForPort(address, port, { timeoutMs: options.startTimeoutMs ?? 10_000, failed: () => exitReason });
+    // The probe may have reached another listener that took the port in the meantime (SO_REUSEPORT).
+    assertSingleListener(address, port, 'startSmtpSink');
   } catch (error) {
     await stopChild(child);
     unregister();

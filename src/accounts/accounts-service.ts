@@ -95,8 +95,8 @@ export class AccountsService {
     if (term.until !== undefined && term.days !== undefined) throw new InputError('give either --days or --until, not both');
     if (term.until !== undefined) endsAt = parseDay(term.until) + DAY; // the named day is included
     else endsAt = startsAt + checkPositiveInteger(term.days ?? 365, 'the number of days') * DAY;
-    if (endsAt <= startsAt) throw new InputError(`the plan would end (${new Date(endsAt).toISOString()}) before it starts`);
     if (endsAt <= now) throw new InputError(`the plan would end (${new Date(endsAt).toISOString()}) in the past`);
+    if (endsAt <= startsAt) throw new InputError(`the plan would end (${new Date(endsAt).toISOString()}) before it starts`);
     return this.store.addPlan(credential.id, quota, startsAt, endsAt, now);
   }
 
