@@ -37,6 +37,8 @@ export interface PostfixMeasureOptions {
   warmupMessages?: number;
   from?: string;
   to?: string;
+  /** smtp-source -d: several messages per connection, as Relais's load client does (default false). */
+  reuseConnections?: boolean;
   /** Extra main.cf parameters for the Postfix instance. */
   mainCf?: Readonly<Record<string, string>>;
   /** Give up waiting for delivery after this long (default: max(120 s, 20 ms per message)). */
@@ -101,6 +103,7 @@ async function waitForEmptyQueue(postfix: PrivatePostfix, timeoutMs: number): Pr
 }
 
 interface BatchSettings {
+  reuseConnections: boolean;
   messages: number;
   sessions: number;
   sizeBytes: number;
@@ -114,7 +117,7 @@ interface BatchSettings {
 /** Warm-up and the measured batch against running peers. */
 async function measureBatch(sink: SmtpSink, postfix: PrivatePostfix, s: BatchSettings): Promise<PostfixMeasurement> {
   const { messages, sessions, sizeBytes, warmupMessages, timeoutMs, log } = s;
-  const source = { host: postfix.host, port: postfix.port, sessions, sizeBytes, from: s.from, to: s.to };
+  const source = { host: postfix.host, port: postfix.port, sessions, sizeBytes, from: s.from, to: s.to, reuseConnections: s.reuseConnections };
   if (warmupMessages > 0) {
     log(`warm-up: ${warmupMessages} messages`);
     const before = sink.received();
@@ -170,6 +173,7 @@ async function measureBatch(sink: SmtpSink, postfix: PrivatePostfix, s: BatchSet
 export async function measurePostfix(options: PostfixMeasureOptions = {}): Promise<PostfixMeasurement> {
   const messages = positiveInteger(options.messages ?? 20_000, 'messages');
   const settings: BatchSettings = {
+    reuseConnections: options.reuseConnections ?? false,
     messages,
     sessions: positiveInteger(options.sessions ?? 20, 'sessions'),
     sizeBytes: positiveInteger(options.sizeBytes ?? 4096, 'sizeBytes', true),

@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config/load.js';
+import { openServices } from '../src/relay.js';
+import { freePort } from './peers/loopback.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface RelaisUnderTest {
+  pid: number;
+  port: number;
+  username: string;
+  password: string;
+  /** Peak resident set size so far (VmHWM), in MiB. */
+  peakRssMiB(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The built relay (dist/, as production runs it) in its own process, so its CPU and memory can be read from
+ * /proc apart from the load generator's. Logs go to a file at the default level, as in production.
+ */
+export async function startRelaisForBench(storeUrl: string | undefined): Promise<RelaisUnderTest> {
+  const main = path.join(ROOT, 'dist/cli/main.js');
+  if (!fs.existsSync(main)) throw new Error('dist/cli/main.js is missing: run "npm run build" first');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-bench-'));
+  const port = await freePort();
+  const configFile = path.join(dir, 'relais.yaml');
+  fs.writeFileSync(
+    configFile,
+    [
+      'hostname: relay.bench',
+      `data_dir: ${dir}`,
+      `store: { url: "${storeUrl ?? `sqlite:${path.join(dir, 'relais.db')}`}" }`,
+      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+    ].join('\n'),
+  );
+  const services = await openServices(loadConfig(configFile));
+  await services.accounts.addCustomer('Bench', 'bench@bench.test');
+  const { password } = await services.accounts.addCredential('Bench', 'bench');
+  await services.accounts.addPlan('bench', { quota: 100_000_000 });
+  await services.close();
+
+  const log = fs.openSync(path.join(dir, 'relais.log'), 'a');
+  const child: ChildProcess = spawn(process.execPath, [main, 'start', '--config', configFile], { stdio: ['ignore', log, 'pipe'] });
+  let banner = '';
+  child.stderr?.on('data', (d: Buffer) => (banner += d.toString()));
+  const deadline = Date.now() + 20_000;
+  while (!banner.includes('Relais is running')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`relay did not start: ${banner}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    pid: child.pid as number,
+    port,
+    username: 'bench',
+    password,
+    peakRssMiB() {
+      const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      fs.closeSync(log);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
