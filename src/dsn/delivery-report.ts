@@ -1,0 +1,128 @@
+import crypto from 'node:crypto';
+import { rfc5322Date } from '../submission/message-headers.js';
+
+/**
+ * RFC 3464 delivery status notifications: a multipart/report with a plain-words part, a message/delivery-status
+ * part, and the original headers (RET=HDRS, the default) or message (RET=FULL). Pure: bytes in, bytes out.
+ */
+export type NoticeKind = 'delay' | 'failure';
+
+export interface NoticeRecipient {
+  address: string;
+  /** ORCPT as kept at submission ("rfc822;user@domain"), if any. */
+  orcpt: string | null;
+  status: string;
+  remoteMta: string | null;
+  diagnostic: string | null;
+  lastAttemptAt: number | null;
+}
+
+export interface NoticeInput {
+  kind: NoticeKind;
+  reportingMta: string;
+  /** The envelope sender of the original message: the notice goes there. */
+  to: string;
+  queueId: string;
+  envid: string | null;
+  ret: 'FULL' | 'HDRS' | null;
+  arrivalDate: number;
+  giveUpAt: number;
+  recipients: NoticeRecipient[];
+  original: Buffer;
+  now: number;
+}
+
+function headerBlock(message: Buffer): Buffer {
+  const end = message.indexOf('\r\n\r\n');
+  return end < 0 ? message : message.subarray(0, end + 2);
+}
+
+function utcText(at: number): string {
+  return new Date(at).toUTCString();
+}
+
+/** Diagnostic-Code needs a type: smtp when it is a remote reply, X-Relais otherwise. */
+function diagnosticField(diagnostic: string): string {
+  return /^\d{3}[ -]/.test(diagnostic) ? `smtp; ${diagnostic}` : `X-Relais; ${diagnostic}`;
+}
+
+function humanPart(input: NoticeInput): string {
+  const lines: string[] = [];
+  lines.push(`This is the mail system at ${input.reportingMta}.`, '');
+  if (input.kind === 'delay') {
+    lines.push(
+      'Your message has not been delivered yet to the recipients below: their mail servers are temporarily unavailable',
+      '(for example the mailbox is full or the server is down). This is only a warning; you do not need to resend.',
+      `Delivery will be retried until ${utcText(input.giveUpAt)}.`,
+    );
+  } else {
+    lines.push('Your message could not be delivered to the recipients below. It will not be retried.');
+  }
+  lines.push('');
+  for (const r of input.recipients) {
+    lines.push(`<${r.address}>${r.remoteMta ? ` (server ${r.remoteMta})` : ''}:`);
+    lines.push(`    ${r.diagnostic ?? 'no reply recorded'}`);
+  }
+  lines.push('', `Message queued as ${input.queueId}, received ${utcText(input.arrivalDate)}.`);
+  return lines.join('\r\n');
+}
+
+function statusPart(input: NoticeInput): string {
+  const fields: string[] = [`Reporting-MTA: dns; ${input.reportingMta}`];
+  if (input.envid) fields.push(`Original-Envelope-Id: ${input.envid}`);
+  fields.push(`X-Relais-Queue-ID: ${input.queueId}`, `Arrival-Date: ${rfc5322Date(input.arrivalDate)}`);
+  const blocks = [fields.join('\r\n')];
+  for (const r of input.recipients) {
+    const f: string[] = [];
+    if (r.orcpt) f.push(`Original-Recipient: ${r.orcpt}`);
+    f.push(`Final-Recipient: rfc822; ${r.address}`);
+    f.push(`Action: ${input.kind === 'delay' ? 'delayed' : 'failed'}`);
+    f.push(`Status: ${r.status}`);
+    if (r.remoteMta) f.push(`Remote-MTA: dns; ${r.remoteMta}`);
+    if (r.diagnostic) f.push(`Diagnostic-Code: ${diagnosticField(r.diagnostic.replace(/\r?\n/g, ' '))}`);
+    if (r.lastAttemptAt !== null) f.push(`Last-Attempt-Date: ${rfc5322Date(r.lastAttemptAt)}`);
+    if (input.kind === 'delay') f.push(`Will-Retry-Until: ${rfc5322Date(input.giveUpAt)}`);
+    blocks.push(f.join('\r\n'));
+  }
+  return `${blocks.join('\r\n\r\n')}\r\n`;
+}
+
+export function buildDeliveryReport(input: NoticeInput): Buffer {
+  const boundary = `${input.queueId}.${crypto.randomBytes(6).toString('hex')}/${input.reportingMta}`;
+  const subject =
+    input.kind === 'delay' ? 'Delayed Mail (still being retried)' : 'Undelivered Mail Returned to Sender';
+  const full = input.ret === 'FULL';
+  const original = full ? input.original : headerBlock(input.original);
+  const head = [
+    `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
+    `To: <${input.to}>`,
+    `Subject: ${subject}`,
+    `Date: ${rfc5322Date(input.now)}`,
+    `Message-ID: <${input.queueId}.${input.kind}.${input.now}@${input.reportingMta}>`,
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    '',
+    'This is a MIME-encapsulated message.',
+    '',
+    `--${boundary}`,
+    'Content-Description: Notification',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    '',
+    humanPart(input),
+    '',
+    `--${boundary}`,
+    'Content-Description: Delivery report',
+    'Content-Type: message/delivery-status',
+    '',
+    statusPart(input),
+    `--${boundary}`,
+    `Content-Description: ${full ? 'Undelivered Message' : 'Undelivered Message Headers'}`,
+    `Content-Type: ${full ? 'message/rfc822' : 'text/rfc822-headers'}`,
+    '',
+    '',
+  ].join('\r\n');
+  const tail = `${original.subarray(original.length - 2).toString() === '\r\n' ? '' : '\r\n'}\r\n--${boundary}--\r\n`;
+  return Buffer.concat([Buffer.from(head, 'utf8'), original, Buffer.from(tail)]);
+}
