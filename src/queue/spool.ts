@@ -43,8 +43,13 @@ export class Spool {
     try {
       await this.store.enqueue(batch.map((w) => w.message));
       for (const w of batch) w.resolve();
-    } catch {
-      // One bad message must not fail its neighbours: retry each alone, and report each one's own outcome.
+    } catch (error) {
+      // One bad message (a constraint broken) must not fail its neighbours: retry each alone. When the store
+      // itself is unavailable, retrying would only make every client wait longer for the same 451.
+      if (batch.length === 1 || !isConstraintError(error)) {
+        for (const w of batch) w.reject(error as Error);
+        return;
+      }
       for (const w of batch) {
         try {
           await this.store.enqueue([w.message]);
@@ -63,4 +68,9 @@ export class Spool {
   async drain(): Promise<void> {
     while (this.waiting.length > 0 || this.flushing || this.scheduled) await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+function isConstraintError(error: unknown): boolean {
+  const code = String((error as { code?: unknown }).code ?? '');
+  return code.startsWith('SQLITE_CONSTRAINT') || /^23\d{3}$/.test(code);
 }

@@ -66,8 +66,10 @@ class PostgresDatabase implements SqlDatabase {
 
 export async function openPostgres(url: string): Promise<SqlDatabase> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
-  // An idle client losing its connection must not crash the relay; the next query reports the problem.
+  // A client losing its connection (database restarted, backend terminated) must not crash the relay: an
+  // 'error' event without a listener would. The query in progress, or the next one, reports the problem.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     await pool.query('SELECT 1');
   } catch (error) {

@@ -89,6 +89,7 @@ export function openSqlite(file: string): SqlDatabase {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  // Another writer (a CLI command) holds the lock for milliseconds; waiting blocks the event loop, so not for long.
+  db.pragma('busy_timeout = 2000');
   return new SqliteDatabase(db);
 }
