@@ -60,7 +60,7 @@ export class SmtpSession {
   private pending: Pending | null = null;
   private errors = 0;
   private readonly started = Date.now();
-  private readonly stats = { messages: 0, recipients: 0, rejected: 0 };
+  private readonly stats = { messages: 0, recipients: 0, rejected: 0, messageIds: [] as string[] };
   private readonly clientIp: string;
   private readonly clientPort: number;
 
@@ -426,6 +426,7 @@ export class SmtpSession {
     }
     this.stats.messages++;
     this.stats.recipients += transaction.recipients.length;
+    if (this.stats.messageIds.length < 100) this.stats.messageIds.push(accepted.value);
     this.ctx.logger.info(
       {
         event: 'accepted',
@@ -499,6 +500,7 @@ export class SmtpSession {
         credential: this.user?.username ?? null,
         tls: this.tlsInfo()?.version ?? null,
         messages: this.stats.messages,
+        message_ids: this.stats.messageIds,
         recipients: this.stats.recipients,
         rejected: this.stats.rejected,
         ended: how,

@@ -175,6 +175,8 @@ describe('submission with real clients', () => {
     const sessions = t.log.find('session');
     assert.ok(sessions.length > 0);
     assert.ok(sessions.some((s) => s.credential === sender.username && typeof s.client_ip === 'string'));
+    const accepted = t.log.find('accepted').map((a) => a.message_id);
+    assert.deepEqual(sessions.flatMap((s) => s.message_ids as string[]).sort(), [...accepted].sort());
     assert.ok(t.log.find('rejected').some((r) => typeof r.reply === 'string' && (r.reply as string).startsWith('530')));
     assert.ok(t.log.find('accepted').every((a) => typeof a.message_id === 'string'));
     const all = t.log.raw.join('\n');
