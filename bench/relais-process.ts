@@ -36,6 +36,7 @@ export async function startRelaisForBench(storeUrl: string | undefined): Promise
       `data_dir: ${dir}`,
       `store: { url: "${storeUrl ?? `sqlite:${path.join(dir, 'relais.db')}`}" }`,
       `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+      'delivery: { enabled: false }',
     ].join('\n'),
   );
   const services = await openServices(loadConfig(configFile));

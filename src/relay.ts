@@ -1,4 +1,8 @@
+import crypto from 'node:crypto';
+import os from 'node:os';
 import { AccountsService } from './accounts/accounts-service.js';
+import { DeliveryService } from './delivery/delivery-service.js';
+import { Scheduler } from './queue/scheduler.js';
 import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
@@ -34,6 +38,9 @@ export async function openServices(config: RelaisConfig, clock: Clock = systemCl
 
 export interface Relay extends Services {
   logger: Logger;
+  /** Absent when delivery.enabled is false (a submission-only node). */
+  delivery?: DeliveryService;
+  scheduler?: Scheduler;
   listeners: BoundListener[];
   tls: TlsFiles;
   stop(): Promise<void>;
@@ -95,16 +102,43 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       s.max_connections,
       serverTls.options,
     );
+    let delivery: DeliveryService | undefined;
+    let scheduler: Scheduler | undefined;
+    if (config.delivery.enabled) {
+      const service = new DeliveryService(services.store, clock, config, logger);
+      delivery = service;
+      scheduler = new Scheduler(
+        services.store.delivery,
+        clock,
+        {
+          scanIntervalMs: config.queue.scan_interval,
+          leaseMs: config.queue.lease_time,
+          claimBatch: config.queue.claim_batch,
+          concurrency: config.outbound.max_connections,
+          owner: `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`,
+        },
+        (job) => service.runJob(job),
+        () => service.periodic(),
+        logger,
+      );
+      const wake = scheduler;
+      spool.onCommitted = () => wake.wake();
+    }
     const bound = await listeners.start();
+    scheduler?.start();
     logger.info({ event: 'started', listeners: bound, store: services.store.dialect }, 'relay started');
     return {
       ...services,
       logger,
       listeners: bound,
       tls,
+      delivery,
+      scheduler,
       async stop() {
         await listeners.stop();
         await spool.drain();
+        await scheduler?.stop();
+        delivery?.close();
         await services.close();
         logger.info({ event: 'stopped' }, 'relay stopped');
         logger.flush?.();

@@ -38,6 +38,13 @@ const ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/;
 const endpoint = z.string().regex(ENDPOINT, 'expected "address:port", for example "0.0.0.0:587" or "[::]:587"');
 const endpoints = (fallback: string[]) => z.array(endpoint).default(fallback);
 
+const outboundIp = z.strictObject({
+  address: z.string().regex(/^[0-9a-fA-F:.]+$/, 'expected an IP address'),
+  ehlo: z.string().min(1).optional(),
+});
+
+const tlsPolicy = z.enum(['may', 'encrypt']);
+
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(os.hostname()),
   data_dir: z.string().min(1).default('./data'),
@@ -96,6 +103,50 @@ export const configSchema = z.strictObject({
       give_up_after: duration('7d'),
       delay_notice_after: duration('60m'),
       commit_batch_max: z.number().int().positive().default(500),
+      scan_interval: duration('1s'),
+      lease_time: duration('10m'),
+      claim_batch: z.number().int().positive().default(200),
+    })
+    .prefault({}),
+  delivery: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      keep_log_for: duration('30d'),
+    })
+    .prefault({}),
+  dns: z
+    .strictObject({
+      servers: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]+)(:\d{1,5})?$/, 'expected "IP" or "IP:port"')).default([]),
+      timeout: duration('5s'),
+    })
+    .prefault({}),
+  outbound: z
+    .strictObject({
+      port: z.number().int().min(1).max(65535).default(25),
+      ips: z.array(outboundIp).default([]),
+      connections_per_host: z.number().int().positive().default(5),
+      max_connections: z.number().int().positive().default(100),
+      avoid_ip_for: duration('1h'),
+      tls: tlsPolicy.default('may'),
+      tls_policies: z.record(z.string(), tlsPolicy).default({}),
+      ip_block_patterns: z.array(z.string()).optional(),
+      messages_per_connection: z.number().int().positive().default(100),
+      idle_connection_timeout: duration('5s'),
+      timeouts: z
+        .strictObject({
+          connect: duration('30s'),
+          greeting: duration('2m'),
+          command: duration('2m'),
+          data_end: duration('10m'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  routes: z.record(z.string(), endpoint).default({}),
+  notices: z
+    .strictObject({
+      delay: z.boolean().default(true),
+      failure: z.boolean().default(true),
     })
     .prefault({}),
   log: z

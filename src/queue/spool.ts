@@ -17,6 +17,9 @@ export class Spool {
   private flushing = false;
   private scheduled = false;
 
+  /** Called after each commit: the scheduler looks at the queue at once instead of at its next scan. */
+  onCommitted: () => void = () => undefined;
+
   constructor(private readonly store: Store, private readonly maxBatch: number) {}
 
   commit(message: NewMessage): Promise<void> {
@@ -43,6 +46,7 @@ export class Spool {
     try {
       await this.store.enqueue(batch.map((w) => w.message));
       for (const w of batch) w.resolve();
+      this.onCommitted();
     } catch (error) {
       // One bad message (a constraint broken) must not fail its neighbours: retry each alone. When the store
       // itself is unavailable, retrying would only make every client wait longer for the same 451.

@@ -88,6 +88,41 @@ CREATE INDEX recipients_due ON recipients(state, next_attempt_at);
 CREATE INDEX recipients_by_message ON recipients(message_id);
 `,
   },
+  {
+    version: 2,
+    name: 'delivery: attempts, IP avoidance, recipient outcome details',
+    sql: `
+CREATE TABLE delivery_attempts (
+  id {id},
+  message_id TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  recipients TEXT NOT NULL,
+  delivered {int} NOT NULL DEFAULT 0,
+  at {int} NOT NULL,
+  mx TEXT,
+  remote_ip TEXT,
+  source_ip TEXT,
+  tls_version TEXT,
+  tls_cipher TEXT,
+  reply TEXT NOT NULL,
+  outcome TEXT NOT NULL
+);
+CREATE INDEX delivery_attempts_by_message ON delivery_attempts(message_id, at);
+CREATE INDEX delivery_attempts_by_source ON delivery_attempts(source_ip, at);
+CREATE TABLE ip_avoidance (
+  source_ip TEXT NOT NULL,
+  destination TEXT NOT NULL,
+  until_at {int} NOT NULL,
+  reason TEXT,
+  PRIMARY KEY (source_ip, destination)
+);
+ALTER TABLE recipients ADD COLUMN remote_mta TEXT;
+ALTER TABLE recipients ADD COLUMN status TEXT;
+ALTER TABLE messages ADD COLUMN finished_at {int};
+CREATE INDEX messages_delay_notice ON messages(delay_notice_sent, delay_notice_at);
+CREATE INDEX messages_finished ON messages(finished_at)
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

@@ -1,3 +1,5 @@
+import { DeliveryQueue } from './delivery-queue.js';
+import { insertMessage } from './insert-message.js';
 import { migrate } from './migrations.js';
 import { openDatabase, type SqlDatabase, type SqlRunner, type SqlValue } from './sql.js';
 import type {
@@ -22,7 +24,11 @@ export class StoreConflict extends Error {}
  * and PostgreSQL through the SqlDatabase drivers, and the same contract tests run against both.
  */
 export class Store {
-  private constructor(readonly db: SqlDatabase) {}
+  readonly delivery: DeliveryQueue;
+
+  private constructor(readonly db: SqlDatabase) {
+    this.delivery = new DeliveryQueue(db);
+  }
 
   static async open(url: string, now: number): Promise<Store> {
     const db = await openDatabase(url);
@@ -252,31 +258,6 @@ export class Store {
   async countMessages(): Promise<number> {
     const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM messages');
     return Number(row?.n ?? 0);
-  }
-}
-
-async function insertMessage(tx: SqlRunner, m: NewMessage): Promise<void> {
-  await tx.run(
-    `INSERT INTO messages (id, credential_id, kind, mail_from, envid, ret, size, client_ip, created_at, retry_every, give_up_at, delay_notice_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [m.id, m.credentialId, m.kind, m.mailFrom, m.envid, m.ret, m.body.length, m.clientIp, m.createdAt, m.retryEvery, m.giveUpAt, m.delayNoticeAt],
-  );
-  await tx.run('INSERT INTO message_bodies (message_id, body) VALUES (?, ?)', [m.id, m.body]);
-  const values: SqlValue[] = [];
-  for (const r of m.recipients) values.push(m.id, r.address, r.domain, r.orcpt, r.notify, 'queued', m.createdAt, m.createdAt);
-  await tx.run(
-    `INSERT INTO recipients (message_id, address, domain, orcpt, notify, state, next_attempt_at, updated_at) VALUES ${m.recipients
-      .map(() => '(?, ?, ?, ?, ?, ?, ?, ?)')
-      .join(', ')}`,
-    values,
-  );
-  if (m.reservationId !== null) await tx.run('DELETE FROM quota_reservations WHERE id = ?', [m.reservationId]);
-  if (m.credentialId !== null) {
-    await tx.run(
-      `INSERT INTO quota_usage (credential_id, bucket_start, units) VALUES (?, ?, ?)
-       ON CONFLICT (credential_id, bucket_start) DO UPDATE SET units = quota_usage.units + excluded.units`,
-      [m.credentialId, m.usageBucket, m.recipients.length],
-    );
   }
 }
 

@@ -28,6 +28,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           `store: { url: "${storeUrl}" }`,
           `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
           'log: { level: warn }',
+          'delivery: { enabled: false }',
         ].join('\n'),
       );
       const services = await openServices(loadConfig(configFile));

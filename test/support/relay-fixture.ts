@@ -42,6 +42,8 @@ export async function startTestRelay(
   const config = parseConfig({
     hostname: 'relay.test',
     data_dir: dir,
+    // Submission tests keep their mail queued; delivery tests turn it on with their own DNS and receivers.
+    delivery: { enabled: false },
     ...overrides,
     store: { url: storeUrl },
     listen: { submission: [`${address}:0`], smtps: [`${address}:0`], smtp: [`${address}:0`], ...overrides.listen },

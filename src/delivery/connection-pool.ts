@@ -1,0 +1,127 @@
+import type { OutboundIp } from './ip-pool.js';
+import type { Target } from './routing.js';
+import { OutboundSession, type ClientTimeouts, type ConnectResult } from './smtp-client.js';
+
+export interface ConnectionLimits {
+  perHost: number;
+  total: number;
+  messagesPerConnection: number;
+  idleMs: number;
+}
+
+interface Idle {
+  session: OutboundSession;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Reuses connections for several messages to the same host from the same source address, and bounds how many
+ * connections are open per destination host and overall. A caller waits for a slot rather than overwhelming a
+ * receiver.
+ */
+export class ConnectionPool {
+  private readonly idle = new Map<string, Idle[]>();
+  private readonly perHost = new Map<string, number>();
+  private total = 0;
+  private readonly waiting: (() => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly limits: ConnectionLimits, private readonly timeouts: ClientTimeouts) {}
+
+  private key(target: Target, source: OutboundIp): string {
+    return `${target.ip}:${target.port}|${source.address ?? '*'}`;
+  }
+
+  async acquire(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt'): Promise<ConnectResult> {
+    const key = this.key(target, source);
+    const reused = this.takeIdle(key);
+    if (reused) return { ok: true, session: reused };
+    await this.slot(target.ip);
+    const result = await OutboundSession.open(target, source, tlsPolicy, this.timeouts);
+    if (!result.ok) this.free(target.ip);
+    return result;
+  }
+
+  /** Hands a session back: kept for reuse when it is healthy and young, closed otherwise. */
+  async release(session: OutboundSession): Promise<void> {
+    const key = this.key(session.target, session.source);
+    if (!this.closed && session.usable && session.messages < this.limits.messagesPerConnection && (await session.reset())) {
+      const list = this.idle.get(key) ?? [];
+      const entry: Idle = {
+        session,
+        timer: setTimeout(() => {
+          const current = this.idle.get(key) ?? [];
+          this.idle.set(key, current.filter((i) => i !== entry));
+          this.discard(session);
+        }, this.limits.idleMs),
+      };
+      entry.timer.unref();
+      list.push(entry);
+      this.idle.set(key, list);
+      return;
+    }
+    this.discard(session);
+  }
+
+  discard(session: OutboundSession): void {
+    session.close();
+    this.free(session.target.ip);
+  }
+
+  private takeIdle(key: string): OutboundSession | undefined {
+    const list = this.idle.get(key);
+    while (list && list.length > 0) {
+      const entry = list.pop() as Idle;
+      clearTimeout(entry.timer);
+      if (entry.session.usable) return entry.session;
+      this.discard(entry.session);
+    }
+    return undefined;
+  }
+
+  private async slot(host: string): Promise<void> {
+    for (;;) {
+      if (this.total < this.limits.total && (this.perHost.get(host) ?? 0) < this.limits.perHost) {
+        this.total++;
+        this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
+        return;
+      }
+      // An idle connection to another host may be holding the slot we need: close the oldest one.
+      if (this.total >= this.limits.total && this.closeOneIdle()) continue;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  private closeOneIdle(): boolean {
+    for (const [key, list] of this.idle) {
+      const entry = list.shift();
+      if (entry) {
+        clearTimeout(entry.timer);
+        if (list.length === 0) this.idle.delete(key);
+        this.discard(entry.session);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private free(host: string): void {
+    this.total = Math.max(0, this.total - 1);
+    const n = (this.perHost.get(host) ?? 1) - 1;
+    if (n <= 0) this.perHost.delete(host);
+    else this.perHost.set(host, n);
+    const waiters = this.waiting.splice(0);
+    for (const wake of waiters) wake();
+  }
+
+  closeAll(): void {
+    this.closed = true;
+    for (const [, list] of this.idle) {
+      for (const entry of list) {
+        clearTimeout(entry.timer);
+        this.discard(entry.session);
+      }
+    }
+    this.idle.clear();
+  }
+}

@@ -1,0 +1,180 @@
+import type tls from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import type { OutboundIp } from './ip-pool.js';
+import type { Target } from './routing.js';
+
+/**
+ * One outbound SMTP connection: connect from a pool address, STARTTLS whenever offered (falling back to clear
+ * when the handshake fails, unless TLS is required), then one transaction per message with per-recipient
+ * replies. Built on nodemailer's SMTPConnection; everything Relais decides lives outside.
+ */
+export interface ClientTimeouts {
+  connect: number;
+  greeting: number;
+  command: number;
+}
+
+export interface TlsUse {
+  version: string;
+  cipher: string;
+}
+
+export type ConnectResult =
+  | { ok: true; session: OutboundSession }
+  | { ok: false; trouble: 'refused' | 'timeout' | 'dropped' | 'tls' | 'greeting'; code: number | null; reply: string };
+
+export interface RecipientReply {
+  address: string;
+  code: number;
+  reply: string;
+}
+
+export type TransactionResult =
+  | { stage: 'done'; code: number; reply: string; accepted: string[]; rejected: RecipientReply[] }
+  | { stage: 'mail' | 'data' | 'rcpt'; code: number; reply: string; rejected: RecipientReply[] }
+  | { stage: 'connection'; code: null; reply: string; rejected: RecipientReply[] };
+
+interface NodemailerError extends Error {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  command?: string;
+  rejectedErrors?: NodemailerError[];
+  recipient?: string;
+}
+
+function replyOf(error: NodemailerError): string {
+  return (error.response ?? error.message).replace(/\r?\n/g, ' ').trim();
+}
+
+function recipientOf(error: NodemailerError): string {
+  return error.recipient ?? '';
+}
+
+export class OutboundSession {
+  messages = 0;
+  private broken = false;
+
+  /** Use OutboundSession.open(). */
+  constructor(
+    private readonly connection: SMTPConnection,
+    readonly target: Target,
+    readonly source: OutboundIp,
+    readonly tls: TlsUse | null,
+  ) {
+    connection.on('error', () => {
+      this.broken = true;
+    });
+    connection.on('end', () => {
+      this.broken = true;
+    });
+  }
+
+  get usable(): boolean {
+    return !this.broken;
+  }
+
+  static async open(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt', timeouts: ClientTimeouts): Promise<ConnectResult> {
+    const first = await connect(target, source, tlsPolicy === 'encrypt' ? 'require' : 'opportunistic', timeouts);
+    if (first.ok || first.trouble !== 'tls' || tlsPolicy === 'encrypt') return first;
+    // Opportunistic TLS, as Postfix's "may": a failed handshake is retried in clear.
+    return connect(target, source, 'none', timeouts);
+  }
+
+  send(from: string, recipients: readonly string[], body: Buffer, sizeHint: number): Promise<TransactionResult> {
+    this.messages++;
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (result: TransactionResult) => {
+        if (settled) return;
+        settled = true;
+        this.connection.removeListener('end', onEnd);
+        resolve(result);
+      };
+      const onEnd = () => finish({ stage: 'connection', code: null, reply: 'connection closed during the transaction', rejected: [] });
+      this.connection.once('end', onEnd);
+      this.connection.send({ from, to: [...recipients], size: sizeHint } as SMTPConnection.Envelope, body, (error, info) => {
+        if (error) {
+          const e = error as NodemailerError;
+          const rejected = (e.rejectedErrors ?? []).map((r) => ({ address: recipientOf(r), code: r.responseCode ?? 450, reply: replyOf(r) }));
+          if (e.code === 'EENVELOPE' && e.command === 'MAIL FROM') return finish({ stage: 'mail', code: e.responseCode ?? 451, reply: replyOf(e), rejected });
+          if (e.code === 'EENVELOPE' && e.command === 'RCPT TO') return finish({ stage: 'rcpt', code: e.responseCode ?? 451, reply: replyOf(e), rejected });
+          if (e.responseCode) return finish({ stage: 'data', code: e.responseCode, reply: replyOf(e), rejected });
+          this.broken = true;
+          return finish({ stage: 'connection', code: null, reply: replyOf(e), rejected });
+        }
+        const rejected = ((info as { rejectedErrors?: NodemailerError[] }).rejectedErrors ?? []).map((r) => ({
+          address: recipientOf(r),
+          code: r.responseCode ?? 450,
+          reply: replyOf(r),
+        }));
+        const response = String(info.response ?? '250');
+        finish({ stage: 'done', code: Number(response.slice(0, 3)) || 250, reply: response.trim(), accepted: (info.accepted as string[]).map(String), rejected });
+      });
+    });
+  }
+
+  /** Ready for another transaction on the same connection. */
+  reset(): Promise<boolean> {
+    if (this.broken) return Promise.resolve(false);
+    return new Promise((resolve) => this.connection.reset((error) => resolve(!error)));
+  }
+
+  close(): void {
+    this.broken = true;
+    try {
+      this.connection.quit();
+    } catch {
+      this.connection.close();
+    }
+  }
+}
+
+function connect(target: Target, source: OutboundIp, tlsMode: 'require' | 'opportunistic' | 'none', timeouts: ClientTimeouts): Promise<ConnectResult> {
+  const connection = new SMTPConnection({
+    host: target.ip,
+    port: target.port,
+    name: source.ehlo,
+    localAddress: source.address ?? undefined,
+    secure: false,
+    ignoreTLS: tlsMode === 'none',
+    requireTLS: tlsMode === 'require',
+    opportunisticTLS: tlsMode === 'opportunistic',
+    // Opportunistic TLS does not verify the certificate (RFC 7435); verification comes with DANE/MTA-STS.
+    tls: { rejectUnauthorized: false, servername: target.name.replace(/\.$/, '') },
+    connectionTimeout: timeouts.connect,
+    greetingTimeout: timeouts.greeting,
+    socketTimeout: timeouts.command,
+    logger: false,
+  } as SMTPConnection.Options);
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (result: ConnectResult) => {
+      if (settled) return;
+      settled = true;
+      resolve(result);
+    };
+    connection.once('error', (error: NodemailerError) => {
+      connection.close();
+      done({ ok: false, ...classifyConnectError(error) });
+    });
+    connection.once('end', () => done({ ok: false, trouble: 'dropped', code: null, reply: 'connection closed before the session started' }));
+    connection.connect(() => {
+      const socket = (connection as unknown as { _socket?: tls.TLSSocket })._socket;
+      const secure = (connection as unknown as { secure?: boolean }).secure === true;
+      const tlsUse = secure && socket && typeof socket.getProtocol === 'function'
+        ? { version: socket.getProtocol() ?? 'TLS', cipher: socket.getCipher()?.standardName ?? 'unknown' }
+        : null;
+      done({ ok: true, session: new OutboundSession(connection, target, source, tlsUse) });
+    });
+  });
+}
+
+function classifyConnectError(error: NodemailerError): { trouble: 'refused' | 'timeout' | 'dropped' | 'tls' | 'greeting'; code: number | null; reply: string } {
+  const message = replyOf(error);
+  if (error.code === 'ETLS' || /TLS|SSL|handshake/i.test(error.message)) return { trouble: 'tls', code: null, reply: `TLS failed: ${message}` };
+  if (error.responseCode) return { trouble: 'greeting', code: error.responseCode, reply: message };
+  if (/ECONNREFUSED/.test(error.message) || error.code === 'ECONNREFUSED') return { trouble: 'refused', code: null, reply: `connection refused (${message})` };
+  if (error.code === 'ETIMEDOUT' || /timeout|timed out/i.test(error.message)) return { trouble: 'timeout', code: null, reply: `connection timed out (${message})` };
+  return { trouble: 'dropped', code: null, reply: message };
+}

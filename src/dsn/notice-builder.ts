@@ -1,0 +1,57 @@
+import { newQueueId } from '../queue/queue-id.js';
+import type { DeliveryMessage } from '../store/delivery-records.js';
+import type { NewMessage } from '../store/records.js';
+import { buildDeliveryReport, type NoticeKind, type NoticeRecipient } from './delivery-report.js';
+
+export interface NoticeSettings {
+  hostname: string;
+  retryEvery: number;
+  giveUpAfter: number;
+  delayNoticeAfter: number;
+}
+
+/**
+ * A notice as a message of its own, queued like any other: from the null reverse path, to the original sender,
+ * with no credential (notices count against no quota).
+ */
+export function noticeMessage(
+  kind: NoticeKind,
+  original: DeliveryMessage,
+  originalBody: Buffer,
+  recipients: NoticeRecipient[],
+  settings: NoticeSettings,
+  now: number,
+): NewMessage {
+  const body = buildDeliveryReport({
+    kind,
+    reportingMta: settings.hostname,
+    to: original.mailFrom,
+    queueId: original.id,
+    envid: original.envid,
+    ret: original.ret === 'FULL' ? 'FULL' : original.ret === 'HDRS' ? 'HDRS' : null,
+    arrivalDate: original.createdAt,
+    giveUpAt: original.giveUpAt,
+    recipients,
+    original: originalBody,
+    now,
+  });
+  const at = original.mailFrom.lastIndexOf('@');
+  return {
+    id: newQueueId(now),
+    credentialId: null,
+    kind: 'notice',
+    mailFrom: '',
+    envid: null,
+    ret: null,
+    clientIp: null,
+    body,
+    recipients: [{ address: original.mailFrom, domain: original.mailFrom.slice(at + 1).toLowerCase(), orcpt: null, notify: 'NEVER' }],
+    createdAt: now,
+    retryEvery: settings.retryEvery,
+    giveUpAt: now + settings.giveUpAfter,
+    // Notices get no notices: the delay scan only marks this one as done when it comes due.
+    delayNoticeAt: now + settings.delayNoticeAfter,
+    reservationId: null,
+    usageBucket: 0,
+  };
+}

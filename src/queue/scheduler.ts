@@ -1,0 +1,133 @@
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../shared/clock.js';
+import type { DueRecipient } from '../store/delivery-records.js';
+import type { DeliveryQueue } from '../store/delivery-queue.js';
+
+/** One message's recipients at one destination domain: delivered in one SMTP transaction. */
+export interface DeliveryJob {
+  messageId: string;
+  domain: string;
+  recipients: DueRecipient[];
+}
+
+export interface SchedulerOptions {
+  scanIntervalMs: number;
+  leaseMs: number;
+  claimBatch: number;
+  concurrency: number;
+  /** Identifies this node's leases. */
+  owner: string;
+}
+
+/**
+ * Picks due recipients from the queue with a lease and runs delivery jobs with bounded concurrency. Leases make
+ * it safe for several nodes to share one queue: what a dead node held becomes due again when its lease ends.
+ */
+export class Scheduler {
+  private running = false;
+  private active = 0;
+  private readonly backlog: DeliveryJob[] = [];
+  private wakeUp: (() => void) | null = null;
+  private wakeRequested = false;
+  private loop: Promise<void> | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly queue: DeliveryQueue,
+    private readonly clock: Clock,
+    private readonly options: SchedulerOptions,
+    private readonly runJob: (job: DeliveryJob) => Promise<void>,
+    private readonly periodic: () => Promise<void>,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** New mail or an operator's retry: look at the queue now rather than at the next scan. */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+    const unstarted = this.backlog.splice(0).flatMap((job) => job.recipients.map((r) => r.id));
+    await this.queue.release(unstarted, this.clock.now()).catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.fill();
+        await this.periodic();
+      } catch (error) {
+        this.logger.error({ event: 'scheduler_error', error: (error as Error).message }, 'scheduler pass failed; retrying');
+      }
+      if (!this.running) break;
+      if (this.wakeRequested) {
+        // Woken while busy: go round again at once instead of sleeping through it.
+        this.wakeRequested = false;
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.scanIntervalMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = null;
+      this.wakeRequested = false;
+    }
+  }
+
+  private async fill(): Promise<void> {
+    while (this.running && this.backlog.length < this.options.concurrency) {
+      const now = this.clock.now();
+      const claimed = await this.queue.claimDue(now, this.options.claimBatch, this.options.owner, now + this.options.leaseMs);
+      if (claimed.length === 0) break;
+      this.backlog.push(...groupJobs(claimed));
+      this.dispatch();
+      if (claimed.length < this.options.claimBatch) break;
+    }
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    while (this.running && this.active < this.options.concurrency && this.backlog.length > 0) {
+      const job = this.backlog.shift() as DeliveryJob;
+      this.active++;
+      const work = this.runJob(job)
+        .catch((error: Error) => {
+          this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
+        })
+        .finally(() => {
+          this.active--;
+          this.inFlight.delete(work);
+          this.dispatch();
+          // A free slot may take more of the queue at once.
+          if (this.backlog.length === 0) this.wake();
+        });
+      this.inFlight.add(work);
+    }
+  }
+}
+
+export function groupJobs(recipients: readonly DueRecipient[]): DeliveryJob[] {
+  const jobs = new Map<string, DeliveryJob>();
+  for (const r of recipients) {
+    const key = `${r.messageId}\u0000${r.domain}`;
+    let job = jobs.get(key);
+    if (!job) jobs.set(key, (job = { messageId: r.messageId, domain: r.domain, recipients: [] }));
+    job.recipients.push(r);
+  }
+  return [...jobs.values()];
+}
