@@ -158,7 +158,8 @@ function connect(target: Target, source: OutboundIp, tlsMode: 'require' | 'oppor
       connection.close();
       done({ ok: false, ...classifyConnectError(error) });
     });
-    connection.once('end', () => done({ ok: false, trouble: 'dropped', code: null, reply: 'connection closed before the session started' }));
+    // 'end' can come just before the 'error' that says why (refused, TLS): let the error speak first.
+    connection.once('end', () => setImmediate(() => done({ ok: false, trouble: 'dropped', code: null, reply: 'connection closed before the session started' })));
     connection.connect(() => {
       const socket = (connection as unknown as { _socket?: tls.TLSSocket })._socket;
       const secure = (connection as unknown as { secure?: boolean }).secure === true;
