@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { InputError } from '../accounts/validation.js';
 import { ConfigError } from '../config/load.js';
 import { registerAccountCommands } from './commands/accounts.js';
+import { registerIpCommands } from './commands/ips.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
 import { registerServerCommands } from './commands/server.js';
@@ -16,6 +17,7 @@ registerServerCommands(program);
 registerAccountCommands(program);
 registerQuotaCommands(program);
 registerQueueCommands(program);
+registerIpCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { RelaisConfigInput } from '../../src/config/schema.js';
-import { ManualClock } from '../../src/shared/clock.js';
+import { ManualClock, type Clock } from '../../src/shared/clock.js';
 import { startDns, type DnsPeer, type DnsZones } from '../peers/dns.js';
 import { startReceiver, type ReceiverBehaviour, type ReceiverPeer } from '../peers/receiver.js';
 import { startTestRelay, type StoreKind, type TestRelay } from './relay-fixture.js';
@@ -26,6 +26,7 @@ export interface DeliveryWorld {
   /** Receives the notices addressed to SENDER (customer.test's MX). */
   mailbox: ReceiverPeer;
   relay: TestRelay;
+  /** Moves only when the test says, unless the world was started on the system clock. */
   clock: ManualClock;
   sender: { username: string; password: string };
   receiver(address: string): ReceiverPeer;
@@ -59,6 +60,8 @@ export async function startDeliveryWorld(options: {
   outboundIps?: string[];
   overrides?: RelaisConfigInput;
   store?: StoreKind;
+  /** The system clock instead of a manual one: for tests that run the CLI (its own process, real time) alongside. */
+  systemClock?: boolean;
 }): Promise<DeliveryWorld> {
   const mailboxSpec: ReceiverSpec = { address: '127.0.0.29', name: 'mx.customer.test' };
   const specs = [...options.receivers, mailboxSpec];
@@ -73,10 +76,12 @@ export async function startDeliveryWorld(options: {
   for (const spec of specs) {
     receivers.set(spec.address, await startReceiver({ address: spec.address, port, name: spec.name, behaviour: spec.behaviour }));
   }
-  const clock = new ManualClock(Date.UTC(2026, 10, 28, 9, 0, 0));
+  const clock = new ManualClock(Date.now());
+  const relayClock: Clock = options.systemClock ? { now: () => Date.now() } : clock;
+  if (options.systemClock) clock.now = () => Date.now();
   const overrides = options.overrides ?? {};
   const relay = await startTestRelay({
-    clock,
+    clock: relayClock,
     store: options.store,
     overrides: {
       ...overrides,

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import type { QueuedMessage, RecipientState } from '../../store/records.js';
+import { QUEUE_SHAPE_BUCKETS_MINUTES } from '../../store/delivery-records.js';
+import { noticeMessage } from '../../dsn/notice-builder.js';
+import { wantsNotice } from '../../dsn/notice-policy.js';
 import { InputError } from '../../accounts/validation.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printTable, when } from '../output.js';
@@ -62,11 +65,24 @@ export function registerQueueCommands(program: Command): void {
         );
       });
     });
-  command(queue, 'show <id>', 'show a message: envelope, size, credential and each recipient\'s state').action(async (id: string, options: CommonOptions) => {
+  command(queue, 'show <id>', 'show a message: envelope, size, credential, each recipient\'s state and every delivery attempt').action(async (id: string, options: CommonOptions) => {
     await withServices(options, async ({ store }) => {
       const m = await store.findMessage(id);
       if (!m) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
-      if (options.json) return printJson(messageJson(m));
+      const attempts = await store.delivery.attempts(id);
+      const attemptsJson = attempts.map((a) => ({
+        at: isoOrNull(a.at),
+        domain: a.domain,
+        recipients: a.recipients,
+        mx: a.mx,
+        remote_ip: a.remoteIp,
+        source_ip: a.sourceIp,
+        tls: a.tlsVersion,
+        cipher: a.tlsCipher,
+        reply: a.reply,
+        outcome: a.outcome,
+      }));
+      if (options.json) return printJson({ ...messageJson(m), attempts: attemptsJson });
       printFields([
         ['Id', m.id],
         ['Kind', m.kind],
@@ -83,6 +99,71 @@ export function registerQueueCommands(program: Command): void {
         ['RECIPIENT', 'STATE', 'ATTEMPTS', 'NEXT ATTEMPT', 'LAST REPLY'],
         m.recipients.map((r) => [r.address, r.state, r.attempts, r.state === 'queued' || r.state === 'deferred' ? when(r.nextAttemptAt) : '-', r.lastReply ?? '-']),
       );
+      process.stdout.write('\nAttempts:\n');
+      printTable(
+        ['TIME', 'MX', 'SOURCE IP', 'TLS', 'OUTCOME', 'REPLY'],
+        attempts.map((a) => [when(a.at), a.mx ? `${a.mx} [${a.remoteIp}]` : '-', a.sourceIp ?? '-', a.tlsVersion ?? 'none', a.outcome, a.reply]),
+      );
+    });
+  });
+
+  command(queue, 'retry [id]', 'make pending recipients due now: of one message, or with --all of every message')
+    .option('--all', 'every message in the queue')
+    .action(async (id: string | undefined, options: CommonOptions & { all?: boolean }) => {
+      if (!id === !options.all) throw new InputError('give a message id or --all (one of them)');
+      await withServices(options, async ({ store, clock }) => {
+        if (id && !(await store.findMessage(id))) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
+        const n = await store.delivery.retryNow(id ?? null, clock.now());
+        if (options.json) return printJson({ id: id ?? null, recipients: n });
+        process.stdout.write(`${n} recipient(s) due now\n`);
+      });
+    });
+
+  command(queue, 'delete <id>', 'delete a message from the queue; with --notify, its sender gets a failure notice first')
+    .option('--notify', 'tell the sender that the pending recipients will not be delivered')
+    .action(async (id: string, options: CommonOptions & { notify?: boolean }) => {
+      await withServices(options, async ({ store, clock, config }) => {
+        const message = await store.delivery.message(id);
+        if (!message) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
+        const now = clock.now();
+        let notice = null;
+        if (options.notify) {
+          const body = (await store.messageBody(id)) ?? Buffer.alloc(0);
+          const pending = (await store.delivery.pendingRecipients(id)).filter((r) => wantsNotice('failure', message, r.notify));
+          if (pending.length > 0) {
+            notice = noticeMessage(
+              'failure',
+              message,
+              body,
+              pending.map((r) => ({
+                address: r.address,
+                orcpt: r.orcpt,
+                status: '5.3.0',
+                remoteMta: r.remoteMta,
+                diagnostic: `deleted from the queue by the operator${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
+                lastAttemptAt: r.lastAttemptAt,
+              })),
+              { hostname: config.hostname, retryEvery: config.queue.retry_every, giveUpAfter: config.queue.give_up_after, delayNoticeAfter: config.queue.delay_notice_after },
+              now,
+            );
+          }
+        }
+        await store.delivery.deleteMessage(id, notice);
+        if (options.json) return printJson({ id, deleted: true, notice: notice?.id ?? null });
+        process.stdout.write(`message ${id} deleted${notice ? `; failure notice ${notice.id} queued to ${message.mailFrom}` : ''}\n`);
+      });
+    });
+
+  command(queue, 'shape', 'pending recipients per destination domain by age, like Postfix\'s qshape').action(async (options: CommonOptions) => {
+    await withServices(options, async ({ store, clock }) => {
+      const rows = await store.delivery.shape(clock.now());
+      const labels = [...QUEUE_SHAPE_BUCKETS_MINUTES.map((m) => `<${m}m`), `>=${QUEUE_SHAPE_BUCKETS_MINUTES[QUEUE_SHAPE_BUCKETS_MINUTES.length - 1]}m`];
+      if (options.json) return printJson(rows.map((r) => ({ domain: r.domain, total: r.total, by_age_minutes: Object.fromEntries(labels.map((l, i) => [l, r.buckets[i] ?? 0])) })));
+      const totals = labels.map((_, i) => rows.reduce((n, r) => n + (r.buckets[i] ?? 0), 0));
+      printTable(['DOMAIN', 'TOTAL', ...labels], [
+        ['TOTAL', rows.reduce((n, r) => n + r.total, 0), ...totals],
+        ...rows.map((r) => [r.domain, r.total, ...r.buckets]),
+      ]);
     });
   });
 }
