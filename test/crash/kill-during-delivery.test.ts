@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { openServices } from '../../src/relay.js';
+import { startReceiver } from '../peers/receiver.js';
+import { freePort, startRelayProcess, writeConfig } from '../support/relay-process.js';
+import { openAuthenticated, sendOn } from '../support/smtp-clients.js';
+
+/**
+ * kill -9 while the relay delivers: after restart every accepted message reaches the receiver. Duplicates are
+ * allowed only for transactions in flight at the kill, so at most one per connection the relay may open.
+ */
+test('kill -9 during delivery: every message is delivered after restart', { timeout: 120_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-crash-delivery-'));
+  const receiver = await startReceiver({ address: '127.0.0.21', name: 'mx.crash.test' });
+  const port = await freePort();
+  const maxConnections = 8;
+  const configFile = writeConfig(
+    dir,
+    [
+      'hostname: relay.test',
+      `data_dir: ${dir}`,
+      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+      'log: { level: warn }',
+      `routes: { "*": "127.0.0.21:${receiver.port}" }`,
+      `outbound: { ips: [{ address: 127.0.0.11 }, { address: 127.0.0.12 }], max_connections: ${maxConnections} }`,
+      'queue: { scan_interval: 100ms, lease_time: 2s }',
+    ].join('\n'),
+  );
+  const services = await openServices(loadConfig(configFile));
+  await services.accounts.addCustomer('Crash Co', 'ops@crash.test');
+  const { password } = await services.accounts.addCredential('Crash Co', 'crash');
+  await services.accounts.addPlan('crash', { quota: 1_000_000 });
+  await services.close();
+
+  const relay = await startRelayProcess(configFile);
+  const acknowledged: string[] = [];
+  let killed = false;
+  let counter = 0;
+  const workers = Array.from({ length: 6 }, async () => {
+    const connection = await openAuthenticated({ port, username: 'crash', password });
+    while (!killed) {
+      const subject = `crash-${counter++}`;
+      try {
+        await sendOn(connection, 'app@crash.test', [`user@dest${counter % 3}.test`], `Subject: ${subject}\r\n\r\nbody\r\n`);
+        acknowledged.push(subject);
+      } catch {
+        return;
+      }
+    }
+  });
+  while (receiver.messages.length < 40) await new Promise((r) => setTimeout(r, 5));
+  await relay.kill('SIGKILL');
+  killed = true;
+  await Promise.allSettled(workers);
+  const beforeRestart = receiver.messages.length;
+  assert.ok(acknowledged.length > beforeRestart, 'some accepted messages were still waiting when the relay died');
+
+  const restarted = await startRelayProcess(configFile);
+  try {
+    const subjectOf = (raw: Buffer) => /^Subject: (crash-\d+)/m.exec(raw.toString())?.[1];
+    const deadline = Date.now() + 60_000;
+    let missing: string[] = acknowledged;
+    while (Date.now() < deadline) {
+      const seen = new Set(receiver.messages.map((m) => subjectOf(m.raw)));
+      missing = acknowledged.filter((s) => !seen.has(s));
+      if (missing.length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(missing, [], `${missing.length} of ${acknowledged.length} accepted messages never arrived`);
+    const subjects = receiver.messages.map((m) => subjectOf(m.raw));
+    const duplicates = subjects.length - new Set(subjects).size;
+    assert.ok(duplicates <= maxConnections, `${duplicates} duplicates: more than the ${maxConnections} transactions that could be in flight`);
+  } finally {
+    await restarted.kill('SIGTERM');
+    await receiver.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
