@@ -34,7 +34,8 @@ export class ConnectionPool {
 
   async acquire(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt'): Promise<ConnectResult> {
     const key = this.key(target, source);
-    const reused = this.takeIdle(key);
+    // A connection that fell back to clear must not carry mail for a domain that requires TLS.
+    const reused = this.takeIdle(key, (session) => tlsPolicy !== 'encrypt' || session.tls !== null);
     if (reused) return { ok: true, session: reused };
     await this.slot(target.ip);
     const result = await OutboundSession.open(target, source, tlsPolicy, this.timeouts);
@@ -68,10 +69,23 @@ export class ConnectionPool {
     this.free(session.target.ip);
   }
 
-  private takeIdle(key: string): OutboundSession | undefined {
-    const list = this.idle.get(key);
-    while (list && list.length > 0) {
-      const entry = list.pop() as Idle;
+  /** The source address of an idle connection to this target that `allowed` accepts: reusing it saves a handshake. */
+  idleSource(target: Target, allowed: (source: OutboundIp) => boolean): OutboundIp | undefined {
+    const prefix = `${target.ip}:${target.port}|`;
+    for (const [key, list] of this.idle) {
+      if (!key.startsWith(prefix)) continue;
+      const entry = list.find((i) => i.session.usable && allowed(i.session.source));
+      if (entry) return entry.session.source;
+    }
+    return undefined;
+  }
+
+  private takeIdle(key: string, suitable: (session: OutboundSession) => boolean): OutboundSession | undefined {
+    const list = this.idle.get(key) ?? [];
+    for (let i = list.length - 1; i >= 0; i--) {
+      const entry = list[i] as Idle;
+      if (entry.session.usable && !suitable(entry.session)) continue;
+      list.splice(i, 1);
       clearTimeout(entry.timer);
       if (entry.session.usable) return entry.session;
       this.discard(entry.session);

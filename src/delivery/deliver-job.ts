@@ -81,7 +81,9 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
   let unreachableFrom: OutboundIp | undefined;
   let lastProblem = { reply: 'no outbound address available for this destination', status: '4.4.0', remoteMta: null as string | null };
   while (byAddress.size > 0) {
-    const source = deps.ips.choose(domain, tried, deps.now());
+    const first = plan.targets[0] as Target;
+    const reusable = deps.connections.idleSource(first, (s) => !tried.has(s.address) && !deps.ips.isAvoided(s.address, domain, deps.now()));
+    const source = reusable ?? deps.ips.choose(domain, tried, deps.now());
     if (!source) break;
     tried.add(source.address);
     const outcome = await viaSource(source, plan.targets);

@@ -21,6 +21,7 @@ describe('delivery to real receivers through real DNS', () => {
         'nullmx.test': { mx: [{ pref: 0, host: '.' }] },
         'broken-tls.test': { mx: [{ pref: 10, host: 'mx.broken-tls.test' }] },
         'mx.broken-tls.test': { a: ['127.0.0.24'] },
+        'secure.test': { mx: [{ pref: 10, host: 'mx.broken-tls.test' }] },
         'blocking.test': { mx: [{ pref: 10, host: 'mx.blocking.test' }] },
         'mx.blocking.test': { a: ['127.0.0.25'] },
       },
@@ -41,6 +42,7 @@ describe('delivery to real receivers through real DNS', () => {
           },
         },
       ],
+      overrides: { outbound: { tls_policies: { 'secure.test': 'encrypt' } } },
     });
   });
   after(() => w.stop());
@@ -146,22 +148,28 @@ describe('delivery to real receivers through real DNS', () => {
     assert.deepEqual(await states(id), { 'frank@broken-tls.test': 'delivered' });
   });
 
-  test('failover: a receiver refusing one source IP with a blocklist 554 gets the mail from another; that IP is avoided', async () => {
-    const blocking = w.receiver('127.0.0.25');
-    const ids: string[] = [];
-    // Round robin puts 127.0.0.11 in front for one of the first three messages.
-    for (let i = 0; i < 3; i++) {
-      ids.push(await submit([`gina${i}@blocking.test`]));
-      await blocking.waitFor(i + 1);
-      await w.settle();
-    }
-    for (const id of ids) assert.equal(Object.values(await states(id))[0], 'delivered');
-    assert.ok(blocking.messages.every((m) => m.remoteAddress !== '127.0.0.11'));
-    assert.equal(blocking.refusals.filter((r) => r.remoteAddress === '127.0.0.11').length, 1, 'refused once, then avoided');
-    assert.ok(w.relay.relay.delivery?.ips.isAvoided('127.0.0.11', 'blocking.test', w.clock.now()));
-    assert.ok(!w.relay.relay.delivery?.ips.isAvoided('127.0.0.11', 'mx.test', w.clock.now()));
-    const avoidances = await w.relay.relay.store.delivery.avoidances(w.clock.now());
-    assert.deepEqual(avoidances.map((a) => [a.sourceIp, a.destination]), [['127.0.0.11', 'blocking.test']]);
+  test('a domain whose policy requires TLS is never sent in clear: deferred when the handshake fails', async () => {
+    const id = await submit(['ivan@secure.test']);
+    await w.settle();
+    assert.equal(w.receiver('127.0.0.24').messages.length, 0);
+    const m = await w.relay.relay.store.findMessage(id);
+    assert.equal(m?.recipients[0]?.state, 'deferred');
+    assert.match(m?.recipients[0]?.lastReply ?? '', /TLS/);
+    // Out of the way of the tests that move the clock and count notices.
+    await w.relay.relay.store.delivery.deleteMessage(id, null);
+  });
+
+  test('a connection is reused for the next message to the same host', async () => {
+    const rx = w.receiver('127.0.0.21');
+    const connectionsBefore = rx.connectionCount();
+    await submit(['judy@mx.test']);
+    await rx.waitFor(1);
+    await w.settle();
+    await submit(['kim@mx.test']);
+    const [first, second] = await rx.waitFor(2);
+    assert.equal(second?.sessionId, first?.sessionId);
+    assert.equal(second?.transaction, 2);
+    assert.ok(rx.connectionCount() - connectionsBefore <= 1);
   });
 
   test('451 defers; retried on the schedule; delivered when the receiver recovers', async () => {
@@ -273,4 +281,60 @@ describe('delivery to real receivers through real DNS', () => {
     assert.match(n.original, /the whole body/);
     assert.equal(w.mailbox.messages.length, 1);
   });
+});
+
+describe('outbound IP failover', () => {
+  let w: DeliveryWorld;
+
+  before(async () => {
+    w = await startDeliveryWorld({
+      zones: {
+        'blocking.test': { mx: [{ pref: 10, host: 'mx.blocking.test' }] },
+        'mx.blocking.test': { a: ['127.0.0.25'] },
+      },
+      receivers: [
+        {
+          address: '127.0.0.25',
+          name: 'mx.blocking.test',
+          behaviour: {
+            refuse: {
+              ips: ['127.0.0.11'],
+              at: 'mail',
+              reply: { code: 554, message: '5.7.1 Service unavailable; client [127.0.0.11] blocked using zen.test' },
+            },
+          },
+        },
+      ],
+    });
+  });
+  after(() => w.stop());
+
+  async function submit(to: string[]): Promise<string> {
+    const result = await sendWithNodemailer({ port: w.relay.port('smtps'), implicitTls: true, ...w.sender, from: SENDER, to });
+    return /queued as (\w+)/.exec(result.response)?.[1] as string;
+  }
+
+  async function states(id: string): Promise<Record<string, string>> {
+    const m = await w.relay.relay.store.findMessage(id);
+    return Object.fromEntries((m?.recipients ?? []).map((r) => [r.address, r.state]));
+  }
+
+  test('failover: a receiver refusing one source IP with a blocklist 554 gets the mail from another; that IP is avoided', async () => {
+    const blocking = w.receiver('127.0.0.25');
+    const ids: string[] = [];
+    // A fresh pool starts its round robin at 127.0.0.11: the first message meets the refusal.
+    for (let i = 0; i < 3; i++) {
+      ids.push(await submit([`gina${i}@blocking.test`]));
+      await blocking.waitFor(i + 1);
+      await w.settle();
+    }
+    for (const id of ids) assert.equal(Object.values(await states(id))[0], 'delivered');
+    assert.ok(blocking.messages.every((m) => m.remoteAddress !== '127.0.0.11'));
+    assert.equal(blocking.refusals.filter((r) => r.remoteAddress === '127.0.0.11').length, 1, 'refused once, then avoided');
+    assert.ok(w.relay.relay.delivery?.ips.isAvoided('127.0.0.11', 'blocking.test', w.clock.now()));
+    assert.ok(!w.relay.relay.delivery?.ips.isAvoided('127.0.0.11', 'other.test', w.clock.now()));
+    const avoidances = await w.relay.relay.store.delivery.avoidances(w.clock.now());
+    assert.deepEqual(avoidances.map((a) => [a.sourceIp, a.destination]), [['127.0.0.11', 'blocking.test']]);
+  });
+
 });

@@ -170,3 +170,82 @@ for (const kind of stores) {
     });
   });
 }
+
+for (const kind of stores) {
+  describe(`delivery queue contract (${kind.name})`, () => {
+    let store: Store;
+    let target: { url: string; cleanup(): Promise<void> };
+
+    before(async () => {
+      target = await kind.open();
+      store = await Store.open(target.url, T0);
+      const customer = await store.addCustomer('Q', 'q@q.test', T0);
+      const credential = await store.addCredential(customer.id, 'q', 'x', T0);
+      const batch: NewMessage[] = [];
+      for (let i = 0; i < 40; i++) batch.push(message(`D${String(i).padStart(2, '0')}`, credential.id, null, [`a${i}@one.test`, `b${i}@two.test`]));
+      await store.enqueue(batch);
+    });
+    after(async () => {
+      await store.close();
+      await target.cleanup();
+    });
+
+    test('concurrent claimers never get the same recipient; leases hide claimed recipients until they expire', async () => {
+      const claims = await Promise.all(Array.from({ length: 4 }, (_, i) => store.delivery.claimDue(T0, 30, `node${i}`, T0 + 60_000)));
+      const ids = claims.flat().map((r) => r.id);
+      assert.equal(ids.length, 80);
+      assert.equal(new Set(ids).size, 80);
+      assert.deepEqual(await store.delivery.claimDue(T0 + 1000, 100, 'late', T0 + 61_000), []);
+      const afterLease = await store.delivery.claimDue(T0 + 60_000, 100, 'takeover', T0 + 120_000);
+      assert.equal(afterLease.length, 80, 'a dead node\'s claims come back when its lease ends');
+      await store.delivery.release(afterLease.map((r) => r.id), T0);
+      assert.equal((await store.delivery.claimDue(T0, 1000, 'again', T0 + 1000)).length, 80);
+      await store.delivery.release(afterLease.map((r) => r.id), T0);
+    });
+
+    test('settle writes outcomes, attempts and notices together; final states are never changed again', async () => {
+      const [r1, r2] = await store.delivery.claimDue(T0, 2, 'n', T0 + 60_000);
+      assert.ok(r1 && r2);
+      const notice = { ...message('NOTICE1', null as unknown as number, null, ['from@customer.test']), credentialId: null, kind: 'notice' as const, mailFrom: '' };
+      await store.delivery.settle(
+        [
+          { id: r1.id, state: 'delivered', nextAttemptAt: T0, reply: '250 ok', status: '2.0.0', remoteMta: 'mx.one.test', at: T0 },
+          { id: r2.id, state: 'deferred', nextAttemptAt: T0 + 900_000, reply: '451 later', status: '4.0.0', remoteMta: 'mx.two.test', at: T0 },
+        ],
+        [{ messageId: r1.messageId, domain: 'one.test', recipients: [r1.address], delivered: 1, at: T0, mx: 'mx.one.test', remoteIp: '127.0.0.21', sourceIp: '127.0.0.11', tlsVersion: 'TLSv1.3', tlsCipher: 'X', reply: '250 ok', outcome: 'delivered' }],
+        [notice],
+        T0,
+      );
+      const m = await store.findMessage(r1.messageId);
+      assert.equal(m?.recipients.find((r) => r.id === r1.id)?.state, 'delivered');
+      assert.equal(m?.recipients.find((r) => r.id === r1.id)?.attempts, 1);
+      assert.ok(await store.findMessage('NOTICE1'));
+      await store.delivery.settle([{ id: r1.id, state: 'failed', nextAttemptAt: T0, reply: '550', status: '5.0.0', remoteMta: null, at: T0 }], [], [], T0);
+      assert.equal((await store.findMessage(r1.messageId))?.recipients.find((r) => r.id === r1.id)?.state, 'delivered');
+      const attempts = await store.delivery.attempts(r1.messageId);
+      assert.equal(attempts[0]?.sourceIp, '127.0.0.11');
+      const activity = await store.delivery.ipActivity(T0 - 1);
+      assert.deepEqual(activity.map((a) => [a.sourceIp, a.delivered]), [['127.0.0.11', 1]]);
+    });
+
+    test('delay notices are recorded once; retry, shape, avoidance, delete and purge', async () => {
+      const due = await store.delivery.dueDelayNotices(T0 + 61 * 60_000, 100);
+      assert.ok(due.includes('D05'));
+      assert.equal(await store.delivery.recordDelayNotice('D05', null), true);
+      assert.equal(await store.delivery.recordDelayNotice('D05', null), false);
+      assert.ok(!(await store.delivery.dueDelayNotices(T0 + 61 * 60_000, 100)).includes('D05'));
+      assert.equal(await store.delivery.retryNow('D06', T0), 2);
+      const shape = await store.delivery.shape(T0 + 6 * 60_000);
+      assert.deepEqual(shape.map((s) => s.domain).sort(), ['customer.test', 'one.test', 'two.test']);
+      assert.equal(shape.find((s) => s.domain === 'one.test')?.buckets[1], shape.find((s) => s.domain === 'one.test')?.total);
+      await store.delivery.avoidIp({ sourceIp: '127.0.0.11', destination: 'one.test', until: T0 + 1000, reason: '554 blocked' });
+      await store.delivery.avoidIp({ sourceIp: '127.0.0.11', destination: 'one.test', until: T0 + 2000, reason: '554 again' });
+      assert.deepEqual(await store.delivery.avoidances(T0), [{ sourceIp: '127.0.0.11', destination: 'one.test', until: T0 + 2000, reason: '554 again' }]);
+      assert.deepEqual(await store.delivery.avoidances(T0 + 2000), []);
+      assert.equal(await store.delivery.deleteMessage('D07', null), true);
+      assert.equal(await store.findMessage('D07'), undefined);
+      assert.equal(await store.delivery.deleteMessage('D07', null), false);
+      assert.equal(await store.delivery.purge(T0 + 1), 0);
+    });
+  });
+}
