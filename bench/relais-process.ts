@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/load.js';
-import { openServices } from '../src/relay.js';
+import { openServices, type Services } from '../src/relay.js';
 import { freePort } from './peers/loopback.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,7 +23,17 @@ export interface RelaisUnderTest {
  * The built relay (dist/, as production runs it) in its own process, so its CPU and memory can be read from
  * /proc apart from the load generator's. Logs go to a file at the default level, as in production.
  */
-export async function startRelaisForBench(storeUrl: string | undefined): Promise<RelaisUnderTest> {
+export interface BenchRelayOptions {
+  storeUrl?: string;
+  /** Extra YAML lines; by default delivery is off (a submission-only measurement). */
+  extraConfig?: string[];
+  /** Runs against the store before the relay starts (to fill the queue, say). */
+  prepare?: (services: Services) => Promise<void>;
+}
+
+export async function startRelaisForBench(options: BenchRelayOptions = {}): Promise<RelaisUnderTest & { dir: string; configFile: string; startSeconds: number }> {
+  const storeUrl = options.storeUrl;
+  const extraConfig = options.extraConfig ?? ['delivery: { enabled: false }'];
   const main = path.join(ROOT, 'dist/cli/main.js');
   if (!fs.existsSync(main)) throw new Error('dist/cli/main.js is missing: run "npm run build" first');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-bench-'));
@@ -36,16 +46,18 @@ export async function startRelaisForBench(storeUrl: string | undefined): Promise
       `data_dir: ${dir}`,
       `store: { url: "${storeUrl ?? `sqlite:${path.join(dir, 'relais.db')}`}" }`,
       `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
-      'delivery: { enabled: false }',
+      ...extraConfig,
     ].join('\n'),
   );
   const services = await openServices(loadConfig(configFile));
   await services.accounts.addCustomer('Bench', 'bench@bench.test');
   const { password } = await services.accounts.addCredential('Bench', 'bench');
   await services.accounts.addPlan('bench', { quota: 100_000_000 });
+  await options.prepare?.(services);
   await services.close();
 
   const log = fs.openSync(path.join(dir, 'relais.log'), 'a');
+  const started = process.hrtime.bigint();
   const child: ChildProcess = spawn(process.execPath, [main, 'start', '--config', configFile], { stdio: ['ignore', log, 'pipe'] });
   let banner = '';
   child.stderr?.on('data', (d: Buffer) => (banner += d.toString()));
@@ -54,7 +66,11 @@ export async function startRelaisForBench(storeUrl: string | undefined): Promise
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`relay did not start: ${banner}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+  const startSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   return {
+    startSeconds,
+    dir,
+    configFile,
     pid: child.pid as number,
     port,
     username: 'bench',

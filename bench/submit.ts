@@ -36,7 +36,7 @@ const BODY = messageBody(4096);
 
 async function measureRelais(store: 'sqlite' | 'postgres', sessions: number, messages: number): Promise<Row> {
   const database = store === 'postgres' ? await createTestDatabase() : undefined;
-  const relais = await startRelaisForBench(database?.url);
+  const relais = await startRelaisForBench({ storeUrl: database?.url });
   try {
     const clients = await Promise.all(Array.from({ length: sessions }, () => openLoadSession(relais.port, relais.username, relais.password)));
     const runBatch = async (count: number) => {

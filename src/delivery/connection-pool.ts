@@ -35,9 +35,18 @@ export class ConnectionPool {
   async acquire(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt'): Promise<ConnectResult> {
     const key = this.key(target, source);
     // A connection that fell back to clear must not carry mail for a domain that requires TLS.
-    const reused = this.takeIdle(key, (session) => tlsPolicy !== 'encrypt' || session.tls !== null);
-    if (reused) return { ok: true, session: reused };
-    await this.slot(target.ip);
+    const suitable = (session: OutboundSession) => tlsPolicy !== 'encrypt' || session.tls !== null;
+    for (;;) {
+      const reused = this.takeIdle(key, suitable);
+      if (reused) return { ok: true, session: reused };
+      if (this.total < this.limits.total && (this.perHost.get(target.ip) ?? 0) < this.limits.perHost) break;
+      // An idle connection elsewhere may hold the slot we need: close the oldest one and take its place.
+      if (this.closeOneIdle(key)) continue;
+      // Woken when a connection is handed back (maybe ours to reuse) or closed.
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.total++;
+    this.perHost.set(target.ip, (this.perHost.get(target.ip) ?? 0) + 1);
     const result = await OutboundSession.open(target, source, tlsPolicy, this.timeouts);
     if (!result.ok) this.free(target.ip);
     return result;
@@ -46,7 +55,7 @@ export class ConnectionPool {
   /** Hands a session back: kept for reuse when it is healthy and young, closed otherwise. */
   async release(session: OutboundSession): Promise<void> {
     const key = this.key(session.target, session.source);
-    if (!this.closed && session.usable && session.messages < this.limits.messagesPerConnection && (await session.reset())) {
+    if (!this.closed && session.usable && session.messages < this.limits.messagesPerConnection && (await session.readyForNext())) {
       const list = this.idle.get(key) ?? [];
       const entry: Idle = {
         session,
@@ -59,6 +68,7 @@ export class ConnectionPool {
       entry.timer.unref();
       list.push(entry);
       this.idle.set(key, list);
+      this.wakeWaiters();
       return;
     }
     this.discard(session);
@@ -93,21 +103,9 @@ export class ConnectionPool {
     return undefined;
   }
 
-  private async slot(host: string): Promise<void> {
-    for (;;) {
-      if (this.total < this.limits.total && (this.perHost.get(host) ?? 0) < this.limits.perHost) {
-        this.total++;
-        this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
-        return;
-      }
-      // An idle connection to another host may be holding the slot we need: close the oldest one.
-      if (this.total >= this.limits.total && this.closeOneIdle()) continue;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    }
-  }
-
-  private closeOneIdle(): boolean {
+  private closeOneIdle(except: string): boolean {
     for (const [key, list] of this.idle) {
+      if (key === except) continue;
       const entry = list.shift();
       if (entry) {
         clearTimeout(entry.timer);
@@ -119,13 +117,17 @@ export class ConnectionPool {
     return false;
   }
 
+  private wakeWaiters(): void {
+    const waiters = this.waiting.splice(0);
+    for (const wake of waiters) wake();
+  }
+
   private free(host: string): void {
     this.total = Math.max(0, this.total - 1);
     const n = (this.perHost.get(host) ?? 1) - 1;
     if (n <= 0) this.perHost.delete(host);
     else this.perHost.set(host, n);
-    const waiters = this.waiting.splice(0);
-    for (const wake of waiters) wake();
+    this.wakeWaiters();
   }
 
   closeAll(): void {

@@ -54,6 +54,8 @@ function recipientOf(error: NodemailerError): string {
 export class OutboundSession {
   messages = 0;
   private broken = false;
+  /** The last transaction ended cleanly (250 after DATA): a new MAIL may follow without RSET. */
+  private clean = true;
 
   /** Use OutboundSession.open(). */
   constructor(
@@ -83,11 +85,13 @@ export class OutboundSession {
 
   send(from: string, recipients: readonly string[], body: Buffer, sizeHint: number): Promise<TransactionResult> {
     this.messages++;
+    this.clean = false;
     return new Promise((resolve) => {
       let settled = false;
       const finish = (result: TransactionResult) => {
         if (settled) return;
         settled = true;
+        this.clean = result.stage === 'done';
         this.connection.removeListener('end', onEnd);
         resolve(result);
       };
@@ -114,9 +118,10 @@ export class OutboundSession {
     });
   }
 
-  /** Ready for another transaction on the same connection. */
-  reset(): Promise<boolean> {
+  /** Ready for another transaction on the same connection: RSET only after one that did not end cleanly. */
+  readyForNext(): Promise<boolean> {
     if (this.broken) return Promise.resolve(false);
+    if (this.clean) return Promise.resolve(true);
     return new Promise((resolve) => this.connection.reset((error) => resolve(!error)));
   }
 
