@@ -283,16 +283,20 @@ describe('delivery to real receivers through real DNS', () => {
   });
 });
 
-describe('outbound IP failover', () => {
+describe('outbound IP failover, and notices turned off by configuration', () => {
   let w: DeliveryWorld;
 
   before(async () => {
     w = await startDeliveryWorld({
+      overrides: { notices: { failure: false, delay: false } },
       zones: {
+        'mx.test': { mx: [{ pref: 10, host: 'mx1.mx.test' }] },
+        'mx1.mx.test': { a: ['127.0.0.21'] },
         'blocking.test': { mx: [{ pref: 10, host: 'mx.blocking.test' }] },
         'mx.blocking.test': { a: ['127.0.0.25'] },
       },
       receivers: [
+        { address: '127.0.0.21', name: 'mx1.mx.test' },
         {
           address: '127.0.0.25',
           name: 'mx.blocking.test',
@@ -337,4 +341,16 @@ describe('outbound IP failover', () => {
     assert.deepEqual(avoidances.map((a) => [a.sourceIp, a.destination]), [['127.0.0.11', 'blocking.test']]);
   });
 
+
+  test('notices.failure and notices.delay false: failures and delays are recorded, nobody is notified', async () => {
+    const failed = await submit(['permfail@mx.test']);
+    const delayed = await submit(['tempfail@mx.test']);
+    await w.settle();
+    await w.advance(61 * 60_000);
+    assert.deepEqual(await states(failed), { 'permfail@mx.test': 'failed' });
+    assert.deepEqual(await states(delayed), { 'tempfail@mx.test': 'deferred' });
+    assert.equal(w.mailbox.messages.length, 0);
+    const notices = await w.relay.relay.store.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE kind = 'notice'");
+    assert.equal(Number(notices?.n), 0);
+  });
 });

@@ -246,6 +246,18 @@ for (const kind of stores) {
       assert.equal(await store.findMessage('D07'), undefined);
       assert.equal(await store.delivery.deleteMessage('D07', null), false);
       assert.equal(await store.delivery.purge(T0 + 1), 0);
+      // A message whose every recipient is final is finished, and forgotten once past the log's retention.
+      const claimed = (await store.delivery.claimDue(T0, 1000, 'n', T0 + 1000)).filter((r) => r.messageId === 'D08');
+      await store.delivery.settle(
+        claimed.map((r) => ({ id: r.id, state: 'delivered' as const, nextAttemptAt: T0, reply: '250', status: '2.0.0', remoteMta: null, at: T0 })),
+        [{ messageId: 'D08', domain: 'one.test', recipients: [], delivered: 2, at: T0, mx: null, remoteIp: null, sourceIp: null, tlsVersion: null, tlsCipher: null, reply: '250', outcome: 'delivered' }],
+        [],
+        T0 + 5,
+      );
+      assert.equal(await store.delivery.purge(T0 + 5), 0);
+      assert.equal(await store.delivery.purge(T0 + 6), 1);
+      assert.equal(await store.findMessage('D08'), undefined);
+      assert.deepEqual(await store.delivery.attempts('D08'), []);
     });
   });
 }
