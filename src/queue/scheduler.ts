@@ -31,6 +31,9 @@ export class Scheduler {
   private wakeRequested = false;
   private loop: Promise<void> | null = null;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Recipients of jobs claimed and not yet finished: their leases are renewed while they last. */
+  private readonly held = new Set<number>();
+  private renewTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly queue: DeliveryQueue,
@@ -45,6 +48,17 @@ export class Scheduler {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    // A slow job (long timeouts) must not outlive its lease, or the recipients would be delivered twice.
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    this.renewTimer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    if (this.held.size === 0) return;
+    const now = this.clock.now();
+    await this.queue.renewLeases([...this.held], this.options.owner, now + this.options.leaseMs).catch((error: Error) => {
+      this.logger.warn({ event: 'lease_renewal_failed', error: error.message }, 'could not renew delivery leases');
+    });
   }
 
   /** New mail or an operator's retry: look at the queue now rather than at the next scan. */
@@ -55,10 +69,12 @@ export class Scheduler {
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.renewTimer) clearInterval(this.renewTimer);
     this.wake();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
     const unstarted = this.backlog.splice(0).flatMap((job) => job.recipients.map((r) => r.id));
+    for (const id of unstarted) this.held.delete(id);
     await this.queue.release(unstarted, this.clock.now()).catch(() => undefined);
   }
 
@@ -94,6 +110,7 @@ export class Scheduler {
       const now = this.clock.now();
       const claimed = await this.queue.claimDue(now, this.options.claimBatch, this.options.owner, now + this.options.leaseMs);
       if (claimed.length === 0) break;
+      for (const r of claimed) this.held.add(r.id);
       this.backlog.push(...groupJobs(claimed));
       this.dispatch();
       if (claimed.length < this.options.claimBatch) break;
@@ -110,6 +127,7 @@ export class Scheduler {
           this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
         })
         .finally(() => {
+          for (const r of job.recipients) this.held.delete(r.id);
           this.active--;
           this.inFlight.delete(work);
           this.dispatch();

@@ -117,6 +117,15 @@ export class DeliveryQueue {
     );
   }
 
+  /** Extends this node's leases on recipients still being delivered, so no node (this one included) takes them. */
+  async renewLeases(ids: readonly number[], owner: string, leaseUntil: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.run(
+      `UPDATE recipients SET lease_until = ?, next_attempt_at = ? WHERE lease_owner = ? AND state IN ${PENDING} AND id IN (${ids.map(() => '?').join(', ')})`,
+      [leaseUntil, leaseUntil, owner, ...ids],
+    );
+  }
+
   /** Gives claimed recipients back (shutdown): due again at once. */
   async release(ids: readonly number[], now: number): Promise<void> {
     if (ids.length === 0) return;
