@@ -9,6 +9,7 @@ import type { Clock } from '../shared/clock.js';
 import type { RecipientUpdate } from '../store/delivery-records.js';
 import type { NewMessage } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { attemptView } from './attempt-view.js';
 import { ConnectionPool } from './connection-pool.js';
 import { deliverJob, type JobDeps } from './deliver-job.js';
 import { DnsLookup } from './dns-lookup.js';
@@ -84,24 +85,7 @@ export class DeliveryService {
     }
     const notices: NewMessage[] = failed.length ? [noticeMessage('failure', message, body, failed, this.notices, now)] : [];
     await this.store.delivery.settle(updates, result.attempts, notices, now);
-    for (const a of result.attempts) {
-      this.logger.info(
-        {
-          event: 'delivery_attempt',
-          message_id: a.messageId,
-          domain: a.domain,
-          recipients: a.recipients,
-          mx: a.mx,
-          remote_ip: a.remoteIp,
-          source_ip: a.sourceIp,
-          tls: a.tlsVersion,
-          cipher: a.tlsCipher,
-          reply: a.reply,
-          outcome: a.outcome,
-        },
-        'delivery attempt',
-      );
-    }
+    for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
     for (const n of notices) this.logger.info({ event: 'notice_queued', kind: 'failure', message_id: message.id, notice_id: n.id }, 'failure notice queued');
   }
 

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { openServices } from '../../src/relay.js';
 import { createTestDatabase } from '../support/postgres.js';
-import { freePort, startRelayProcess, writeConfig } from '../support/relay-process.js';
+import { freePort, prepareCrashRelay, startRelayProcess } from '../support/relay-process.js';
 import { openAuthenticated, sendOn } from '../support/smtp-clients.js';
 
 /**
@@ -20,22 +20,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const database = kind === 'postgres' ? await createTestDatabase() : undefined;
       const port = await freePort();
       const storeUrl = database?.url ?? `sqlite:${path.join(dir, 'relais.db')}`;
-      const configFile = writeConfig(
-        dir,
-        [
+      const { configFile, password } = await prepareCrashRelay(dir, [
           'hostname: relay.test',
           `data_dir: ${dir}`,
           `store: { url: "${storeUrl}" }`,
           `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
           'log: { level: warn }',
           'delivery: { enabled: false }',
-        ].join('\n'),
-      );
-      const services = await openServices(loadConfig(configFile));
-      await services.accounts.addCustomer('Crash Co', 'ops@crash.test');
-      const { password } = await services.accounts.addCredential('Crash Co', 'crash');
-      await services.accounts.addPlan('crash', { quota: 1_000_000 });
-      await services.close();
+        ]);
 
       const relay = await startRelayProcess(configFile);
       const acknowledged: { id: string; recipients: string[] }[] = [];

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { openServices } from '../../src/relay.js';
 import { startReceiver } from '../peers/receiver.js';
-import { freePort, startRelayProcess, writeConfig } from '../support/relay-process.js';
+import { freePort, prepareCrashRelay, startRelayProcess } from '../support/relay-process.js';
 import { openAuthenticated, sendOn } from '../support/smtp-clients.js';
 
 /**
@@ -18,9 +18,7 @@ test('kill -9 during delivery: every message is delivered after restart', { time
   const receiver = await startReceiver({ address: '127.0.0.21', name: 'mx.crash.test' });
   const port = await freePort();
   const maxConnections = 8;
-  const configFile = writeConfig(
-    dir,
-    [
+  const { configFile, password } = await prepareCrashRelay(dir, [
       'hostname: relay.test',
       `data_dir: ${dir}`,
       `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
@@ -28,13 +26,7 @@ test('kill -9 during delivery: every message is delivered after restart', { time
       `routes: { "*": "127.0.0.21:${receiver.port}" }`,
       `outbound: { ips: [{ address: 127.0.0.11 }, { address: 127.0.0.12 }], max_connections: ${maxConnections} }`,
       'queue: { scan_interval: 100ms, lease_time: 2s }',
-    ].join('\n'),
-  );
-  const services = await openServices(loadConfig(configFile));
-  await services.accounts.addCustomer('Crash Co', 'ops@crash.test');
-  const { password } = await services.accounts.addCredential('Crash Co', 'crash');
-  await services.accounts.addPlan('crash', { quota: 1_000_000 });
-  await services.close();
+    ]);
 
   const relay = await startRelayProcess(configFile);
   const acknowledged: string[] = [];

@@ -1,9 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { SENDER, parseNotice, startDeliveryWorld, type DeliveryWorld } from '../support/delivery-world.js';
+import { SENDER, parseNotice, startDeliveryWorld, type DeliveryWorld, type ReceiverSpec } from '../support/delivery-world.js';
 import { RawSmtpClient, sendWithNodemailer } from '../support/smtp-clients.js';
 
 const MINUTE = 60_000;
+
+/** A receiver that refuses mail from 127.0.0.11 the way blocklist-checking servers do. */
+const BLOCKING_RECEIVER: ReceiverSpec = {
+  address: '127.0.0.25',
+  name: 'mx.blocking.test',
+  behaviour: {
+    refuse: {
+      ips: ['127.0.0.11'],
+      at: 'mail',
+      reply: { code: 554, message: '5.7.1 Service unavailable; client [127.0.0.11] blocked using zen.test' },
+    },
+  },
+};
 const DAY = 86_400_000;
 
 describe('delivery to real receivers through real DNS', () => {
@@ -30,17 +43,7 @@ describe('delivery to real receivers through real DNS', () => {
         { address: '127.0.0.22', name: 'mx2.failover.test' },
         { address: '127.0.0.23', name: 'nomx.test' },
         { address: '127.0.0.24', name: 'mx.broken-tls.test', behaviour: { tls: 'broken' } },
-        {
-          address: '127.0.0.25',
-          name: 'mx.blocking.test',
-          behaviour: {
-            refuse: {
-              ips: ['127.0.0.11'],
-              at: 'mail',
-              reply: { code: 554, message: '5.7.1 Service unavailable; client [127.0.0.11] blocked using zen.test' },
-            },
-          },
-        },
+        BLOCKING_RECEIVER,
       ],
       overrides: { outbound: { tls_policies: { 'secure.test': 'encrypt' } } },
     });
@@ -297,17 +300,7 @@ describe('outbound IP failover, and notices turned off by configuration', () => 
       },
       receivers: [
         { address: '127.0.0.21', name: 'mx1.mx.test' },
-        {
-          address: '127.0.0.25',
-          name: 'mx.blocking.test',
-          behaviour: {
-            refuse: {
-              ips: ['127.0.0.11'],
-              at: 'mail',
-              reply: { code: 554, message: '5.7.1 Service unavailable; client [127.0.0.11] blocked using zen.test' },
-            },
-          },
-        },
+        BLOCKING_RECEIVER,
       ],
     });
   });

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/load.js';
+import { openServices } from '../../src/relay.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -66,6 +68,23 @@ export async function startRelayProcess(configFile: string): Promise<RelayProces
       await exited;
     },
   };
+}
+
+/**
+ * A relay for crash tests: its config file (YAML lines) and a credential "crash" with a quota that never binds,
+ * made before the relay process starts.
+ */
+export async function prepareCrashRelay(dir: string, yamlLines: string[]): Promise<{ configFile: string; password: string }> {
+  const configFile = writeConfig(dir, yamlLines.join('\n'));
+  const services = await openServices(loadConfig(configFile));
+  try {
+    await services.accounts.addCustomer('Crash Co', 'ops@crash.test');
+    const { password } = await services.accounts.addCredential('Crash Co', 'crash');
+    await services.accounts.addPlan('crash', { quota: 1_000_000 });
+    return { configFile, password };
+  } finally {
+    await services.close();
+  }
 }
 
 export function writeConfig(dir: string, yaml: string): string {

@@ -3,6 +3,7 @@ import type { QueuedMessage, RecipientState } from '../../store/records.js';
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from '../../store/delivery-records.js';
 import { noticeMessage } from '../../dsn/notice-builder.js';
 import { wantsNotice } from '../../dsn/notice-policy.js';
+import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printTable, when } from '../output.js';
@@ -70,19 +71,7 @@ export function registerQueueCommands(program: Command): void {
       const m = await store.findMessage(id);
       if (!m) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
       const attempts = await store.delivery.attempts(id);
-      const attemptsJson = attempts.map((a) => ({
-        at: isoOrNull(a.at),
-        domain: a.domain,
-        recipients: a.recipients,
-        mx: a.mx,
-        remote_ip: a.remoteIp,
-        source_ip: a.sourceIp,
-        tls: a.tlsVersion,
-        cipher: a.tlsCipher,
-        reply: a.reply,
-        outcome: a.outcome,
-      }));
-      if (options.json) return printJson({ ...messageJson(m), attempts: attemptsJson });
+      if (options.json) return printJson({ ...messageJson(m), attempts: attempts.map(attemptView) });
       printFields([
         ['Id', m.id],
         ['Kind', m.kind],
