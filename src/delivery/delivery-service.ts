@@ -1,6 +1,6 @@
 import type { RelaisConfig } from '../config/schema.js';
 import type { NoticeRecipient } from '../dsn/delivery-report.js';
-import { noticeMessage, type NoticeSettings } from '../dsn/notice-builder.js';
+import { noticeMessage, noticeSettings, pendingAsNoticed, type NoticeSettings } from '../dsn/notice-builder.js';
 import { wantsNotice } from '../dsn/notice-policy.js';
 import type { Logger } from '../log/logger.js';
 import { nextState } from '../queue/retry-schedule.js';
@@ -50,12 +50,7 @@ export class DeliveryService {
       tlsPolicyFor: (domain) => o.tls_policies[domain] ?? o.tls,
       now: () => clock.now(),
     };
-    this.notices = {
-      hostname: config.hostname,
-      retryEvery: config.queue.retry_every,
-      giveUpAfter: config.queue.give_up_after,
-      delayNoticeAfter: config.queue.delay_notice_after,
-    };
+    this.notices = noticeSettings(config);
   }
 
   async runJob(job: DeliveryJob): Promise<void> {
@@ -112,21 +107,7 @@ export class DeliveryService {
     if (wanted.length > 0) {
       const body = await this.store.messageBody(messageId);
       if (body) {
-        notice = noticeMessage(
-          'delay',
-          message,
-          body,
-          wanted.map((r) => ({
-            address: r.address,
-            orcpt: r.orcpt,
-            status: r.status ?? '4.0.0',
-            remoteMta: r.remoteMta,
-            diagnostic: r.lastReply ?? 'not yet attempted',
-            lastAttemptAt: r.lastAttemptAt,
-          })),
-          this.notices,
-          now,
-        );
+        notice = noticeMessage('delay', message, body, pendingAsNoticed(wanted), this.notices, now);
       }
     }
     if ((await this.store.delivery.recordDelayNotice(messageId, notice)) && notice) {

@@ -1,5 +1,6 @@
 import { newQueueId } from '../queue/queue-id.js';
-import type { DeliveryMessage } from '../store/delivery-records.js';
+import type { RelaisConfig } from '../config/schema.js';
+import type { DeliveryMessage, PendingRecipient } from '../store/delivery-records.js';
 import type { NewMessage } from '../store/records.js';
 import { buildDeliveryReport, type NoticeKind, type NoticeRecipient } from './delivery-report.js';
 
@@ -8,6 +9,27 @@ export interface NoticeSettings {
   retryEvery: number;
   giveUpAfter: number;
   delayNoticeAfter: number;
+}
+
+export function noticeSettings(config: RelaisConfig): NoticeSettings {
+  return {
+    hostname: config.hostname,
+    retryEvery: config.queue.retry_every,
+    giveUpAfter: config.queue.give_up_after,
+    delayNoticeAfter: config.queue.delay_notice_after,
+  };
+}
+
+/** Recipients still pending, as a notice lists them: their last reply, or what the caller says instead. */
+export function pendingAsNoticed(pending: readonly PendingRecipient[], override?: { status: string; diagnostic(r: PendingRecipient): string }): NoticeRecipient[] {
+  return pending.map((r) => ({
+    address: r.address,
+    orcpt: r.orcpt,
+    status: override?.status ?? r.status ?? '4.0.0',
+    remoteMta: r.remoteMta,
+    diagnostic: override ? override.diagnostic(r) : r.lastReply ?? 'not yet attempted',
+    lastAttemptAt: r.lastAttemptAt,
+  }));
 }
 
 /**

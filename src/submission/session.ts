@@ -54,7 +54,6 @@ export class SmtpSession {
   private pumping = false;
   private closed = false;
   private heloName = '';
-  private extended = false;
   private user: AuthenticatedUser | null = null;
   private transaction: Transaction | null = null;
   private pending: Pending | null = null;
@@ -216,7 +215,6 @@ export class SmtpSession {
       return this.reject(verb, REPLY.syntax(`${verb} hostname`));
     }
     this.heloName = name;
-    this.extended = verb === 'EHLO';
     await this.abandonTransaction();
     if (verb === 'HELO') return this.send(REPLY.custom(250, '', this.ctx.settings.hostname));
     const lines = [this.ctx.settings.hostname, 'PIPELINING', `SIZE ${this.ctx.settings.maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', 'DSN'];
@@ -257,7 +255,6 @@ export class SmtpSession {
         this.secure = true;
         // RFC 3207 4.2: the session starts over, the client must say EHLO again.
         this.heloName = '';
-        this.extended = false;
         this.lines = new LineReader(this.ctx.settings.maxCommandLength);
         this.attach(secure);
         resolve();

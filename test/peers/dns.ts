@@ -3,7 +3,7 @@ import { Resolver } from 'node:dns/promises';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { assertLoopback, freePort } from './ports.js';
+import { assertLoopback, startOnFreePort } from './ports.js';
 import { makePeerDir, removePeerDir, serialized, spawnPeer, waitUntil, type PeerProcess } from './process.js';
 
 const execFileAsync = promisify(execFile);
@@ -273,16 +273,5 @@ async function startOnce(address: string, port: number, options: DnsOptions): Pr
 export async function startDns(options: DnsOptions): Promise<DnsPeer> {
   const address = options.address ?? '127.0.0.1';
   assertLoopback(address);
-  if (options.port !== undefined && options.port !== 0) return startOnce(address, options.port, options);
-  // A free port can be taken between freePort() and unbound's bind: try again with another one.
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(address, await freePort(address, { udp: true }), options);
-    } catch (err) {
-      lastError = err;
-      if (!/address already in use|can't bind/i.test((err as Error).message)) throw err;
-    }
-  }
-  throw lastError;
+  return startOnFreePort(address, options.port, /address already in use|can't bind/i, (port) => startOnce(address, port, options));
 }

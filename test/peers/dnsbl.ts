@@ -1,7 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import { rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertLoopback, freePort } from './ports.js';
+import { assertLoopback, startOnFreePort } from './ports.js';
 import { makePeerDir, removePeerDir, serialized, spawnPeer, waitUntil, type PeerProcess } from './process.js';
 
 /** An IP blocklist like zen.test: `11.0.0.127.zen.test A 127.0.0.2` plus a TXT when 127.0.0.11 is listed. */
@@ -220,15 +220,5 @@ async function startOnce(address: string, port: number, options: DnsblOptions): 
 export async function startDnsbl(options: DnsblOptions): Promise<DnsblPeer> {
   const address = options.address ?? '127.0.0.1';
   assertLoopback(address);
-  if (options.port !== undefined && options.port !== 0) return startOnce(address, options.port, options);
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(address, await freePort(address, { udp: true }), options);
-    } catch (err) {
-      lastError = err;
-      if (!/address already in use|bind/i.test((err as Error).message)) throw err;
-    }
-  }
-  throw lastError;
+  return startOnFreePort(address, options.port, /address already in use|bind/i, (port) => startOnce(address, port, options));
 }

@@ -52,3 +52,21 @@ export async function freePort(address = '127.0.0.1', options: { udp?: boolean }
   }
   throw new Error(`found no port free for both TCP and UDP on ${address} in 50 attempts`);
 }
+
+/**
+ * Starts a daemon on `port`, or on a free port when none is given (0 or absent). A free port can be taken between
+ * freePort() and the daemon's bind, so a start that fails with `busy` is tried again on another port.
+ */
+export async function startOnFreePort<T>(address: string, port: number | undefined, busy: RegExp, start: (port: number) => Promise<T>): Promise<T> {
+  if (port !== undefined && port !== 0) return start(port);
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await start(await freePort(address, { udp: true }));
+    } catch (err) {
+      lastError = err;
+      if (!busy.test((err as Error).message)) throw err;
+    }
+  }
+  throw lastError;
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { QueuedMessage, RecipientState } from '../../store/records.js';
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from '../../store/delivery-records.js';
-import { noticeMessage } from '../../dsn/notice-builder.js';
+import { noticeMessage, noticeSettings, pendingAsNoticed } from '../../dsn/notice-builder.js';
 import { wantsNotice } from '../../dsn/notice-policy.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
@@ -124,15 +124,11 @@ export function registerQueueCommands(program: Command): void {
               'failure',
               message,
               body,
-              pending.map((r) => ({
-                address: r.address,
-                orcpt: r.orcpt,
+              pendingAsNoticed(pending, {
                 status: '5.3.0',
-                remoteMta: r.remoteMta,
-                diagnostic: `deleted from the queue by the operator${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
-                lastAttemptAt: r.lastAttemptAt,
-              })),
-              { hostname: config.hostname, retryEvery: config.queue.retry_every, giveUpAfter: config.queue.give_up_after, delayNoticeAfter: config.queue.delay_notice_after },
+                diagnostic: (r) => `deleted from the queue by the operator${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
+              }),
+              noticeSettings(config),
               now,
             );
           }
