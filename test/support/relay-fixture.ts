@@ -28,12 +28,15 @@ let counter = 0;
  * `overrides` is merged over a test configuration: quick timeouts, capture of every log line.
  */
 export async function startTestRelay(
-  options: { store?: StoreKind; clock?: Clock; overrides?: RelaisConfigInput; address?: string } = {},
+  options: { store?: StoreKind; clock?: Clock; overrides?: RelaisConfigInput; address?: string; sharedStoreUrl?: string } = {},
 ): Promise<TestRelay> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-test-'));
   let database: TestDatabase | undefined;
   let storeUrl = `sqlite:${path.join(dir, 'relais.db')}`;
-  if (options.store === 'postgres') {
+  if (options.sharedStoreUrl) {
+    // Another node of the same cluster: the database is the first node's, and dropped with it.
+    storeUrl = options.sharedStoreUrl;
+  } else if (options.store === 'postgres') {
     database = await createTestDatabase();
     storeUrl = database.url;
   }
