@@ -126,6 +126,10 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     }
     const bound = await listeners.start();
     scheduler?.start();
+    const maintenance = setInterval(() => {
+      services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
+    }, 3_600_000);
+    maintenance.unref();
     logger.info({ event: 'started', listeners: bound, store: services.store.dialect }, 'relay started');
     return {
       ...services,
@@ -135,6 +139,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       delivery,
       scheduler,
       async stop() {
+        clearInterval(maintenance);
         await listeners.stop();
         await spool.drain();
         await scheduler?.stop();

@@ -51,6 +51,15 @@ export class QuotaService {
     return this.store.releaseReservation(reservationId);
   }
 
+  /**
+   * Keeps the usage table small: buckets older than two windows count for nothing (one window of history is
+   * kept past the sliding one, for "sent over the last 24 hours" views).
+   */
+  prune(): Promise<number> {
+    const now = this.clock.now();
+    return this.store.pruneQuota(countFrom(this.window, now) - this.window.windowMs, now);
+  }
+
   /** The bucket that units committed now are counted in. */
   usageBucket(at: number): number {
     return bucketOf(this.window, at);

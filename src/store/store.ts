@@ -196,6 +196,13 @@ export class Store {
     await this.db.run('DELETE FROM quota_reservations');
   }
 
+  /** Forgets usage buckets that left the window long ago and reservations that expired. */
+  async pruneQuota(bucketsBefore: number, now: number): Promise<number> {
+    const buckets = await this.db.run('DELETE FROM quota_usage WHERE bucket_start < ?', [bucketsBefore]);
+    await this.db.run('DELETE FROM quota_reservations WHERE expires_at <= ?', [now]);
+    return buckets.changes;
+  }
+
   async quotaSnapshot(credentialId: number, now: number, countFrom: number): Promise<QuotaSnapshot> {
     return readSnapshot(this.db, credentialId, now, countFrom, true);
   }

@@ -142,6 +142,9 @@ for (const kind of stores) {
       const gone = await store.quotaSnapshot(credentialId, nextDay, nextDay - WINDOW - MINUTE);
       assert.equal(gone.used, 0);
       await store.releaseAllReservations();
+      assert.equal(await store.pruneQuota(T0 - 1, T0), 0);
+      assert.equal(await store.pruneQuota(T0 + 1, T0), 1);
+      assert.equal((await store.quotaSnapshot(credentialId, T0, T0 - WINDOW - MINUTE)).used, 0);
     });
 
     test('the queue keeps the envelope, DSN parameters, one body, and per-recipient state', async () => {
