@@ -155,6 +155,7 @@ export class Store {
    * of every node on that credential; on SQLite the write transaction does.
    */
   async reserveQuota(request: QuotaRequest): Promise<ReserveResult> {
+    if (this.db.dialect === 'postgres') return this.reserveQuotaInOneTrip(request);
     return this.db.transaction(
       async (tx) => {
         if (tx.dialect === 'postgres') await tx.run('SELECT id FROM credentials WHERE id = ? FOR UPDATE', [request.credentialId]);
@@ -185,6 +186,19 @@ export class Store {
       },
       { durable: false },
     );
+  }
+
+  /** PostgreSQL: the same check and reservation, done by relais_reserve_quota() in a single round trip. */
+  private async reserveQuotaInOneTrip(request: QuotaRequest): Promise<ReserveResult> {
+    const row = await this.db.get<{ granted: boolean; reservation_id: number | null; quota: number; used: number; held: number }>(
+      'SELECT granted, reservation_id, quota, used, held FROM relais_reserve_quota(?, ?, ?, ?, ?, ?)',
+      [request.credentialId, request.units, request.now, request.countFrom, request.expiresAt, request.reservationId ?? null],
+    );
+    if (!row) throw new Error('relais_reserve_quota returned nothing');
+    const snapshot: QuotaSnapshot = { quota: Number(row.quota), used: Number(row.used), held: Number(row.held), buckets: [] };
+    if (row.granted) return { granted: true, reservationId: Number(row.reservation_id), snapshot };
+    snapshot.buckets = await readBuckets(this.db, request.credentialId, request.countFrom);
+    return { granted: false, snapshot };
   }
 
   async releaseReservation(reservationId: number): Promise<void> {
