@@ -1,13 +1,13 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { AuthExchange, type AuthStep } from './auth-exchange.js';
 import type { AuthGuard } from './auth-guard.js';
 import { DataReader, type DataReaderOptions } from './data-reader.js';
 import { parseMailFrom, parseRcptTo, type MailArgs, type RcptArgs } from './envelope-parser.js';
 import { LineReader } from './line-reader.js';
 import type { AuthenticatedUser, ClientInfo, SubmissionPolicy, TransactionTicket } from './policy.js';
 import { REPLY, formatReply, type Reply } from './replies.js';
-import { LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT, decodeBase64, decodePlain } from './sasl.js';
 
 export interface SessionSettings {
   hostname: string;
@@ -31,11 +31,6 @@ export interface SessionContext {
   onClosed(session: SmtpSession): void;
 }
 
-type Pending =
-  | { kind: 'auth-plain' }
-  | { kind: 'auth-login-username' }
-  | { kind: 'auth-login-password'; username: string };
-
 interface Transaction {
   mail: MailArgs;
   recipients: RcptArgs[];
@@ -56,7 +51,7 @@ export class SmtpSession {
   private heloName = '';
   private user: AuthenticatedUser | null = null;
   private transaction: Transaction | null = null;
-  private pending: Pending | null = null;
+  private readonly authExchange = new AuthExchange();
   private errors = 0;
   private readonly started = Date.now();
   private readonly stats = { messages: 0, recipients: 0, rejected: 0, messageIds: [] as string[] };
@@ -172,7 +167,7 @@ export class SmtpSession {
 
   /** Returns a promise only for commands that must wait (AUTH, RCPT, MAIL); the rest answer at once. */
   private handle(line: string): Promise<void> | void {
-    if (this.pending) return this.continueAuth(line);
+    if (this.authExchange.active) return this.authStep(this.authExchange.next(line));
     const space = line.indexOf(' ');
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const rest = space < 0 ? '' : line.slice(space + 1);
@@ -269,55 +264,20 @@ export class SmtpSession {
     if (this.transaction) return this.reject('AUTH', REPLY.authInTransaction);
     const verdict = this.ctx.guard.check(this.clientIp);
     if (!verdict.allowed) return this.blocked(verdict.scope, '');
-    const [mechanism = '', initial] = rest.trim().split(/\s+/);
-    switch (mechanism.toUpperCase()) {
-      case 'PLAIN':
-        if (initial === undefined) {
-          this.pending = { kind: 'auth-plain' };
-          return this.send(REPLY.custom(334, '', ''));
-        }
-        return this.finishPlain(initial);
-      case 'LOGIN':
-        if (initial === undefined) {
-          this.pending = { kind: 'auth-login-username' };
-          return this.send(REPLY.custom(334, '', LOGIN_USERNAME_PROMPT));
-        }
-        return this.loginUsername(initial);
-      default:
-        return this.reject('AUTH', REPLY.unknownMechanism);
-    }
+    return this.authStep(this.authExchange.start(rest));
   }
 
-  private continueAuth(line: string): Promise<void> | void {
-    const pending = this.pending as Pending;
-    this.pending = null;
-    if (line.trim() === '*') return this.reject('AUTH', REPLY.authCancelled);
-    switch (pending.kind) {
-      case 'auth-plain':
-        return this.finishPlain(line);
-      case 'auth-login-username':
-        return this.loginUsername(line);
-      case 'auth-login-password': {
-        const password = decodeBase64(line);
-        if (password === undefined) return this.reject('AUTH', REPLY.authUndecodable);
-        return this.checkPassword(pending.username, password);
-      }
+  private authStep(step: AuthStep): Promise<void> | void {
+    switch (step.kind) {
+      case 'prompt':
+        return this.send(REPLY.custom(334, '', step.challenge));
+      case 'credentials':
+        return this.checkPassword(step.username, step.password);
+      case 'reply':
+        return this.reject('AUTH', step.reply);
+      case 'malformed':
+        return this.authFailure('', 'malformed');
     }
-  }
-
-  private loginUsername(encoded: string): void {
-    const username = decodeBase64(encoded);
-    if (username === undefined) return this.reject('AUTH', REPLY.authUndecodable);
-    this.pending = { kind: 'auth-login-password', username };
-    this.send(REPLY.custom(334, '', LOGIN_PASSWORD_PROMPT));
-  }
-
-  private finishPlain(encoded: string): Promise<void> | void {
-    const decoded = decodePlain(encoded);
-    if (!decoded.ok) {
-      return decoded.reason === 'undecodable' ? this.reject('AUTH', REPLY.authUndecodable) : this.authFailure('', 'malformed');
-    }
-    return this.checkPassword(decoded.username, decoded.password);
   }
 
   private async checkPassword(username: string, password: string): Promise<void> {
