@@ -1,3 +1,5 @@
+import type net from 'node:net';
+import { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type { OutboundIp } from './ip-pool.js';
@@ -11,7 +13,10 @@ import type { Target } from './routing.js';
 export interface ClientTimeouts {
   connect: number;
   greeting: number;
+  /** Each reply to a command (MAIL, RCPT, DATA, RSET). */
   command: number;
+  /** The reply after the message's final dot, when receivers scan it. */
+  dataEnd: number;
 }
 
 export interface TlsUse {
@@ -63,6 +68,7 @@ export class OutboundSession {
     readonly target: Target,
     readonly source: OutboundIp,
     readonly tls: TlsUse | null,
+    private readonly timeouts: ClientTimeouts,
   ) {
     connection.on('error', () => {
       this.broken = true;
@@ -93,11 +99,33 @@ export class OutboundSession {
         settled = true;
         this.clean = result.stage === 'done';
         this.connection.removeListener('end', onEnd);
+        this.connection.removeListener('error', onError);
         resolve(result);
       };
-      const onEnd = () => finish({ stage: 'connection', code: null, reply: 'connection closed during the transaction', rejected: [] });
+      let lastError: Error | undefined;
+      const onError = (error: Error) => {
+        lastError = error;
+      };
+      // The send callback, or the error that says why (a timeout), may come just after 'end'.
+      const onEnd = () =>
+        setImmediate(() =>
+          finish({
+            stage: 'connection',
+            code: null,
+            reply: lastError ? `connection lost during the transaction: ${replyOf(lastError)}` : 'connection closed during the transaction',
+            rejected: [],
+          }),
+        );
+      this.connection.on('error', onError);
       this.connection.once('end', onEnd);
-      this.connection.send({ from, to: [...recipients], size: sizeHint } as SMTPConnection.Envelope, body, (error, info) => {
+      // nodemailer has one inactivity timeout; it is switched to the longer data_end wait once the whole
+      // body has been handed over, and back for the next commands.
+      const socket = (this.connection as unknown as { _socket?: net.Socket })._socket;
+      socket?.setTimeout(this.timeouts.command);
+      const stream = Readable.from([body]);
+      stream.once('end', () => socket?.setTimeout(this.timeouts.dataEnd));
+      this.connection.send({ from, to: [...recipients], size: sizeHint } as SMTPConnection.Envelope, stream, (error, info) => {
+        socket?.setTimeout(this.timeouts.command);
         if (error) {
           const e = error as NodemailerError;
           const rejected = (e.rejectedErrors ?? []).map((r) => ({ address: recipientOf(r), code: r.responseCode ?? 450, reply: replyOf(r) }));
@@ -171,7 +199,7 @@ function connect(target: Target, source: OutboundIp, tlsMode: 'require' | 'oppor
       const tlsUse = secure && socket && typeof socket.getProtocol === 'function'
         ? { version: socket.getProtocol() ?? 'TLS', cipher: socket.getCipher()?.standardName ?? 'unknown' }
         : null;
-      done({ ok: true, session: new OutboundSession(connection, target, source, tlsUse) });
+      done({ ok: true, session: new OutboundSession(connection, target, source, tlsUse, timeouts) });
     });
   });
 }

@@ -291,7 +291,10 @@ describe('outbound IP failover, and notices turned off by configuration', () => 
 
   before(async () => {
     w = await startDeliveryWorld({
-      overrides: { notices: { failure: false, delay: false } },
+      overrides: {
+        notices: { failure: false, delay: false },
+        outbound: { timeouts: { connect: '3s', greeting: '5s', command: '2s', data_end: '4s' } },
+      },
       zones: {
         'mx.test': { mx: [{ pref: 10, host: 'mx1.mx.test' }] },
         'mx1.mx.test': { a: ['127.0.0.21'] },
@@ -345,5 +348,22 @@ describe('outbound IP failover, and notices turned off by configuration', () => 
     assert.equal(w.mailbox.messages.length, 0);
     const notices = await w.relay.relay.store.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE kind = 'notice'");
     assert.equal(Number(notices?.n), 0);
+  });
+
+  test('per-stage timeouts: the answer to the final dot is awaited up to data_end, longer than command', async () => {
+    const rx = w.receiver('127.0.0.21');
+    // command 2 s, data_end 4 s: a receiver scanning for 3 s is waited for...
+    rx.setBehaviour({ dataDelayMs: 3000 });
+    const patient = await submit(['mona@mx.test']);
+    await w.settle(15_000);
+    assert.deepEqual(await states(patient), { 'mona@mx.test': 'delivered' });
+    // ...one taking 6 s is given up on, and the recipient deferred.
+    rx.setBehaviour({ dataDelayMs: 6000 });
+    const slow = await submit(['lena@mx.test']);
+    await w.settle(20_000);
+    const m = await w.relay.relay.store.findMessage(slow);
+    assert.equal(m?.recipients[0]?.state, 'deferred');
+    assert.match(m?.recipients[0]?.lastReply ?? '', /time/i);
+    rx.setBehaviour({ dataDelayMs: undefined });
   });
 });

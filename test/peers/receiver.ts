@@ -38,6 +38,8 @@ export interface ReceiverBehaviour {
   rcpt?: SmtpReply;
   /** The end of DATA gets this reply, or `'disconnect'`: the connection is dropped after the final dot, unanswered. */
   data?: SmtpReply | 'disconnect';
+  /** Wait this long before answering the final dot (a receiver scanning the message): tests client timeouts. */
+  dataDelayMs?: number;
   /**
    * Failure injection by local part, like KumoMTA's sink: `tempfail...@` gets 451 4.2.0 and `permfail...@`
    * 550 5.1.1 at RCPT, `disconnect...@` is accepted and the connection dropped after DATA. Default true.
@@ -332,7 +334,9 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
         };
         messages.push(message);
         events.emit('message');
-        callback(null, `Ok: queued as ${queueId}`);
+        const answer = () => callback(null, `Ok: queued as ${queueId}`);
+        if (behaviour.dataDelayMs) setTimeout(answer, behaviour.dataDelayMs);
+        else answer();
       });
     },
 
