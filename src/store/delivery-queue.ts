@@ -46,12 +46,6 @@ export class DeliveryQueue {
     }));
   }
 
-  /** The earliest instant a pending recipient becomes due, to sleep until then. */
-  async nextDueAt(): Promise<number | null> {
-    const row = await this.db.get<{ t: number | null }>(`SELECT MIN(next_attempt_at) AS t FROM recipients WHERE state IN ${PENDING}`);
-    return row?.t === null || row?.t === undefined ? null : Number(row.t);
-  }
-
   async message(id: string): Promise<DeliveryMessage | undefined> {
     const r = await this.db.get<{
       id: string;
@@ -305,8 +299,10 @@ export class DeliveryQueue {
 }
 
 async function markFinished(tx: SqlRunner, messageId: string, now: number): Promise<void> {
+  // A finished message will never need a delay notice: marking it keeps it out of the notice scan's index range,
+  // which otherwise would walk every delivered message still within the log's retention on each pass.
   await tx.run(
-    `UPDATE messages SET finished_at = ? WHERE id = ? AND finished_at IS NULL
+    `UPDATE messages SET finished_at = ?, delay_notice_sent = 1 WHERE id = ? AND finished_at IS NULL
      AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ? AND state IN ${PENDING})`,
     [now, messageId, messageId],
   );
