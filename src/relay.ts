@@ -12,7 +12,7 @@ import { Store } from './store/store.js';
 import { AuthGuard } from './submission/auth-guard.js';
 import { SubmissionListeners, type BoundListener } from './submission/listeners.js';
 import { RelayPolicy } from './submission/relay-policy.js';
-import { ensureTlsFiles, loadServerTls, type TlsFiles } from './submission/tls-context.js';
+import { ensureTlsFiles, loadServerTls, type ServerTls, type TlsFiles } from './submission/tls-context.js';
 
 export interface RelayOptions {
   clock?: Clock;
@@ -55,82 +55,17 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     // SQLite belongs to this one process: reservations of a run that crashed hold nothing now.
     if (services.store.dialect === 'sqlite') await services.store.releaseAllReservations();
     const tls = await ensureTlsFiles(config.tls, config.data_dir, config.hostname);
-    const serverTls = loadServerTls(tls);
     const spool = new Spool(services.store, config.queue.commit_batch_max);
-    const policy = new RelayPolicy({
-      accounts: services.accounts,
-      quota: services.quota,
-      spool,
-      clock,
-      hostname: config.hostname,
-      logger,
-      queueTimes: {
-        retryEveryMs: config.queue.retry_every,
-        giveUpAfterMs: config.queue.give_up_after,
-        delayNoticeAfterMs: config.queue.delay_notice_after,
-      },
-    });
-    const guard = new AuthGuard(
-      {
-        maxFailuresPerIp: config.auth.max_failures_per_ip,
-        maxFailuresPerUser: config.auth.max_failures_per_user,
-        failureWindowMs: config.auth.failure_window,
-        blockForMs: config.auth.block_for,
-      },
-      clock,
-    );
-    const s = config.submission;
-    const listeners = new SubmissionListeners(
-      {
-        settings: {
-          hostname: config.hostname,
-          maxMessageSize: s.max_message_size,
-          maxRecipients: s.max_recipients,
-          maxLineLength: s.max_line_length,
-          maxCommandLength: s.max_command_length,
-          rejectBareNewlines: s.reject_bare_newlines,
-          allowPlainAuthOnLoopback: s.allow_plain_auth_on_loopback,
-          idleTimeoutMs: s.idle_timeout,
-          maxErrors: s.max_errors,
-        },
-        policy,
-        guard,
-        logger,
-        secureContext: serverTls.context,
-      },
-      config.listen,
-      s.max_connections,
-      serverTls.options,
-    );
-    let delivery: DeliveryService | undefined;
-    let scheduler: Scheduler | undefined;
-    if (config.delivery.enabled) {
-      const service = new DeliveryService(services.store, clock, config, logger);
-      delivery = service;
-      scheduler = new Scheduler(
-        services.store.delivery,
-        clock,
-        {
-          scanIntervalMs: config.queue.scan_interval,
-          leaseMs: config.queue.lease_time,
-          claimBatch: config.queue.claim_batch,
-          concurrency: config.outbound.max_connections,
-          owner: `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`,
-        },
-        (job) => service.runJob(job),
-        () => service.periodic(),
-        logger,
-      );
-      const wake = scheduler;
-      spool.onCommitted = () => wake.wake();
-    }
+    const listeners = createSubmission(config, services, spool, loadServerTls(tls), logger);
+    const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
+    if (scheduler) spool.onCommitted = () => scheduler.wake();
     const bound = await listeners.start();
     scheduler?.start();
     const maintenance = setInterval(() => {
       services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
     }, 3_600_000);
     maintenance.unref();
-    logger.info({ event: 'started', listeners: bound, store: services.store.dialect }, 'relay started');
+    logger.info({ event: 'started', listeners: bound, store: services.store.dialect, delivery: Boolean(scheduler) }, 'relay started');
     return {
       ...services,
       logger,
@@ -153,4 +88,59 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     await services.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** The submission side: policy (accounts, quota, spool), brute-force guard, listeners. */
+function createSubmission(config: RelaisConfig, services: Services, spool: Spool, serverTls: ServerTls, logger: Logger): SubmissionListeners {
+  const policy = new RelayPolicy({
+    accounts: services.accounts,
+    quota: services.quota,
+    spool,
+    clock: services.clock,
+    hostname: config.hostname,
+    logger,
+    queueTimes: {
+      retryEveryMs: config.queue.retry_every,
+      giveUpAfterMs: config.queue.give_up_after,
+      delayNoticeAfterMs: config.queue.delay_notice_after,
+    },
+  });
+  const a = config.auth;
+  const guard = new AuthGuard(
+    { maxFailuresPerIp: a.max_failures_per_ip, maxFailuresPerUser: a.max_failures_per_user, failureWindowMs: a.failure_window, blockForMs: a.block_for },
+    services.clock,
+  );
+  const s = config.submission;
+  const settings = {
+    hostname: config.hostname,
+    maxMessageSize: s.max_message_size,
+    maxRecipients: s.max_recipients,
+    maxLineLength: s.max_line_length,
+    maxCommandLength: s.max_command_length,
+    rejectBareNewlines: s.reject_bare_newlines,
+    allowPlainAuthOnLoopback: s.allow_plain_auth_on_loopback,
+    idleTimeoutMs: s.idle_timeout,
+    maxErrors: s.max_errors,
+  };
+  return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, s.max_connections, serverTls.options);
+}
+
+/** The delivery side: the delivery service and the scheduler that feeds it from the queue. */
+function createDelivery(config: RelaisConfig, services: Services, logger: Logger): { delivery: DeliveryService; scheduler: Scheduler } {
+  const delivery = new DeliveryService(services.store, services.clock, config, logger);
+  const scheduler = new Scheduler(
+    services.store.delivery,
+    services.clock,
+    {
+      scanIntervalMs: config.queue.scan_interval,
+      leaseMs: config.queue.lease_time,
+      claimBatch: config.queue.claim_batch,
+      concurrency: config.outbound.max_connections,
+      owner: `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`,
+    },
+    (job) => delivery.runJob(job),
+    () => delivery.periodic(),
+    logger,
+  );
+  return { delivery, scheduler };
 }
