@@ -303,8 +303,8 @@ export class SmtpSession {
         'too many authentication failures',
       );
     }
-    this.countError();
     this.send(reply);
+    this.countError();
   }
 
   private blocked(scope: 'ip' | 'username', username: string): void {
@@ -424,8 +424,8 @@ export class SmtpSession {
       },
       'command rejected',
     );
-    if (reply.code >= 500) this.countError();
     this.send(reply);
+    if (reply.code >= 500) this.countError();
   }
 
   private countError(): void {

@@ -88,6 +88,8 @@ export class RawSmtpClient {
   private buffer = '';
   private waiters: (() => void)[] = [];
   closed = false;
+  /** The server's first reply (220, or 421/554 when it refuses the connection). */
+  greeting = '';
 
   private constructor(private socket: net.Socket) {
     this.listen(socket);
@@ -124,7 +126,7 @@ export class RawSmtpClient {
       });
     }
     const client = new RawSmtpClient(socket);
-    await client.reply();
+    client.greeting = await client.reply();
     return client;
   }
 
