@@ -43,6 +43,8 @@ export interface Relay extends Services {
   scheduler?: Scheduler;
   listeners: BoundListener[];
   tls: TlsFiles;
+  /** Re-reads the certificate and key (after a renewal): `relais start` does it on SIGHUP. */
+  reloadTls(): void;
   stop(): Promise<void>;
 }
 
@@ -73,6 +75,11 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       tls,
       delivery,
       scheduler,
+      reloadTls() {
+        const renewed = loadServerTls(tls);
+        listeners.updateTls(renewed.context, renewed.options);
+        logger.info({ event: 'tls_reloaded', cert: tls.cert }, 'TLS certificate reloaded');
+      },
       async stop() {
         clearInterval(maintenance);
         await listeners.stop();

@@ -30,11 +30,18 @@ export class SubmissionListeners {
   readonly bound: BoundListener[] = [];
 
   constructor(
-    private readonly context: Omit<SessionContext, 'onClosed'>,
+    private context: Omit<SessionContext, 'onClosed'>,
     private readonly endpoints: Record<ListenerKind, readonly string[]>,
     private readonly maxConnections: number,
-    private readonly tlsOptions: tls.SecureContextOptions,
+    private tlsOptions: tls.SecureContextOptions,
   ) {}
+
+  /** A renewed certificate: new connections and new STARTTLS upgrades use it, sessions in progress keep theirs. */
+  updateTls(context: tls.SecureContext, options: tls.SecureContextOptions): void {
+    this.context = { ...this.context, secureContext: context };
+    this.tlsOptions = options;
+    for (const server of this.servers) if (server instanceof tls.Server) server.setSecureContext(options);
+  }
 
   async start(): Promise<BoundListener[]> {
     try {

@@ -28,6 +28,14 @@ export function registerServerCommands(program: Command): void {
       process.exit(0);
     };
     process.on('SIGTERM', () => void stop('SIGTERM'));
+    // After a certificate renewal (certbot's deploy hook, say): `kill -HUP` loads the new files without a restart.
+    process.on('SIGHUP', () => {
+      try {
+        relay.reloadTls();
+      } catch (error) {
+        relay.logger.error({ event: 'tls_reload_failed', error: (error as Error).message }, 'TLS reload failed; keeping the current certificate');
+      }
+    });
     process.on('SIGINT', () => void stop('SIGINT'));
   });
 
