@@ -1,13 +1,10 @@
 /** What the delivery side of the queue reads and writes. Times are epoch ms. */
-import type { MessageKind, RecipientState } from './records.js';
+import type { MessageKind, NewRecipient, RecipientState } from './records.js';
 
-export interface DueRecipient {
+/** A recipient claimed for delivery: as it was queued, plus where it stands. */
+export interface DueRecipient extends NewRecipient {
   id: number;
   messageId: string;
-  address: string;
-  domain: string;
-  orcpt: string | null;
-  notify: string | null;
   attempts: number;
 }
 
