@@ -143,6 +143,22 @@ describe('delivery to real receivers through real DNS', () => {
     assert.match(parsed.status[1]?.['diagnostic-code'] ?? '', /^smtp; 550 5\.1\.1 /);
   });
 
+  test('an internationalised address (SMTPUTF8) is delivered intact', async () => {
+    const client = await RawSmtpClient.connect(w.relay.port('smtps'), { implicitTls: true });
+    await client.login(w.sender.username, w.sender.password);
+    assert.match(await client.command(`MAIL FROM:<${SENDER}> SMTPUTF8`), /^250 /);
+    client.write(Buffer.from('RCPT TO:<jos\u00e9@mx.test>\r\n', 'utf8'));
+    assert.match(await client.reply(), /^250 /);
+    await client.command('DATA');
+    const reply = await client.command('Subject: utf8\r\n\r\nol\u00e1\r\n.');
+    client.close();
+    const id = /queued as (\w+)/.exec(reply)?.[1] as string;
+    const [message] = await w.receiver('127.0.0.21').waitFor(1);
+    assert.deepEqual(message?.rcptTo.map((r) => r.address), ['jos\u00e9@mx.test']);
+    await w.settle();
+    assert.deepEqual(await states(id), { 'jos\u00e9@mx.test': 'delivered' });
+  });
+
   test('a receiver whose TLS handshake fails still gets the message, in clear', async () => {
     const id = await submit(['frank@broken-tls.test']);
     const [message] = await w.receiver('127.0.0.24').waitFor(1);
