@@ -27,6 +27,8 @@ export function parseEndpoint(endpoint: string): { address: string; port: number
 export class SubmissionListeners {
   private readonly servers: net.Server[] = [];
   private readonly sessions = new Set<SmtpSession>();
+  /** Every open connection, including those whose session ended and which wait for the client to close. */
+  private readonly sockets = new Set<net.Socket>();
   readonly bound: BoundListener[] = [];
 
   constructor(
@@ -60,10 +62,12 @@ export class SubmissionListeners {
     const implicit = kind === 'smtps';
     const server = implicit
       ? tls.createServer({ ...this.tlsOptions, handshakeTimeout: 30_000 }, (socket) => this.accept(socket, true))
-      : net.createServer((socket) => this.accept(socket, false));
+      : // Half-open: a client that sends its whole session and then shuts down its side still gets every reply.
+        net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket, false));
     if (implicit) {
       server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
         this.context.logger.info({ event: 'tls_failed', client_ip: socket.remoteAddress ?? null, error: error.message }, 'TLS handshake failed');
+        socket.destroy();
       });
     }
     this.servers.push(server);
@@ -82,6 +86,8 @@ export class SubmissionListeners {
 
   private accept(socket: net.Socket, secure: boolean): void {
     socket.on('error', () => undefined);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const session = new SmtpSession(socket, { ...this.context, onClosed: (s) => this.sessions.delete(s) }, secure);
     if (this.sessions.size >= this.maxConnections) {
       session.refuse(REPLY.tooManyConnections);
@@ -99,6 +105,8 @@ export class SubmissionListeners {
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const session of this.sessions) session.abort();
+    // server.close() also waits for connections whose session is over but whose client has not closed yet.
+    for (const socket of this.sockets) socket.destroy();
     await Promise.all(closed);
     this.servers.length = 0;
   }

@@ -98,7 +98,14 @@ export class SmtpSession {
     });
     socket.on('error', () => this.finish('error'));
     socket.on('close', () => this.finish('close'));
-    socket.on('end', () => this.finish('end'));
+    const onEnd = () => {
+      // The client has said all it will say; what it pipelined before is still answered, then we close.
+      this.peerEnded = true;
+      if (!this.pumping && this.inbox.length === 0) this.closeAfterPeerEnd();
+    };
+    socket.on('end', onEnd);
+    // A client may close right after the TLS handshake, before the server-side socket reaches us.
+    if (socket.readableEnded) setImmediate(onEnd);
   }
 
   private get client(): ClientInfo {
@@ -154,11 +161,19 @@ export class SmtpSession {
       if (!this.closed) {
         this.socket.uncork();
         if (this.socket.isPaused() && this.inbox.length === 0) this.socket.resume();
+        if (this.peerEnded && this.inbox.length === 0) this.closeAfterPeerEnd();
       }
     }
   }
 
   private dataDone: Buffer | null = null;
+  private peerEnded = false;
+
+  private closeAfterPeerEnd(): void {
+    if (this.closed) return;
+    this.socket.end();
+    this.finish('server-closed');
+  }
 
   private feedData(chunk: Buffer): void {
     const rest = (this.data as DataReader).push(chunk);

@@ -156,6 +156,21 @@ describe('hostile input', () => {
     assert.ok(t.log.find('auth_blocked').some((l) => l.client_ip === attacker));
   });
 
+  test('a whole session sent at once, then a half-close (printf | nc style): every reply comes, the message is queued', async () => {
+    const client = await RawSmtpClient.connect(t.port('smtp'));
+    await client.command('EHLO script.test');
+    await client.startTls();
+    const auth = Buffer.from(`\0${sender.username}\0${sender.password}`).toString('base64');
+    client.write(`EHLO script.test\r\nAUTH PLAIN ${auth}\r\nMAIL FROM:<cron@customer.test>\r\nRCPT TO:<ops@example.test>\r\nDATA\r\nSubject: nightly\r\n\r\nok\r\n.\r\nQUIT\r\n`);
+    client.endWriting();
+    const replies: string[] = [];
+    for (let i = 0; i < 7; i++) replies.push(await client.reply());
+    assert.deepEqual(replies.map((r) => r.split('\n').pop()?.slice(0, 3)), ['250', '235', '250', '250', '354', '250', '221']);
+    const id = /queued as (\w+)/.exec(replies[5] ?? '')?.[1] as string;
+    assert.ok(await t.relay.store.findMessage(id));
+    assert.ok(await client.waitClosed());
+  });
+
   test('the relay keeps serving other sessions while one sends garbage', async () => {
     const garbage = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true });
     garbage.write(Buffer.alloc(3 * 1024 * 1024, 0x41));

@@ -183,6 +183,11 @@ export class RawSmtpClient {
     return this.closed;
   }
 
+  /** Half-close: nothing more will be sent, replies can still be read. */
+  endWriting(): void {
+    this.socket.end();
+  }
+
   close(): void {
     this.socket.destroy();
   }
