@@ -84,7 +84,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
         clearInterval(maintenance);
         await listeners.stop();
         await spool.drain();
-        await scheduler?.stop();
+        await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
         delivery?.close();
         await services.close();
         logger.info({ event: 'stopped' }, 'relay stopped');

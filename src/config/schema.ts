@@ -112,6 +112,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(true),
       keep_log_for: duration('30d'),
+      stop_grace: duration('30s'),
     })
     .prefault({}),
   dns: z

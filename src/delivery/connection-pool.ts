@@ -21,6 +21,10 @@ interface Idle {
  */
 export class ConnectionPool {
   private readonly idle = new Map<string, Idle[]>();
+  /** Sessions handed out and not yet back: closed too when the node stops for good. */
+  private readonly busy = new Set<OutboundSession>();
+  /** Sessions holding a connection slot; a slot is given back once, however many times a session is closed. */
+  private readonly holding = new Set<OutboundSession>();
   private readonly perHost = new Map<string, number>();
   private total = 0;
   private readonly waiting: (() => void)[] = [];
@@ -33,12 +37,17 @@ export class ConnectionPool {
   }
 
   async acquire(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt'): Promise<ConnectResult> {
+    // Stopping: no new connection, the job defers what it has left.
+    if (this.closed) return { ok: false, trouble: 'dropped', code: null, reply: 'relay stopping; delivery will be retried' };
     const key = this.key(target, source);
     // A connection that fell back to clear must not carry mail for a domain that requires TLS.
     const suitable = (session: OutboundSession) => tlsPolicy !== 'encrypt' || session.tls !== null;
     for (;;) {
       const reused = this.takeIdle(key, suitable);
-      if (reused) return { ok: true, session: reused };
+      if (reused) {
+        this.busy.add(reused);
+        return { ok: true, session: reused };
+      }
       if (this.total < this.limits.total && (this.perHost.get(target.ip) ?? 0) < this.limits.perHost) break;
       // An idle connection elsewhere may hold the slot we need: close the oldest one and take its place.
       if (this.closeOneIdle(key)) continue;
@@ -49,11 +58,16 @@ export class ConnectionPool {
     this.perHost.set(target.ip, (this.perHost.get(target.ip) ?? 0) + 1);
     const result = await OutboundSession.open(target, source, tlsPolicy, this.timeouts);
     if (!result.ok) this.free(target.ip);
+    else {
+      this.busy.add(result.session);
+      this.holding.add(result.session);
+    }
     return result;
   }
 
   /** Hands a session back: kept for reuse when it is healthy and young, closed otherwise. */
   async release(session: OutboundSession): Promise<void> {
+    this.busy.delete(session);
     const key = this.key(session.target, session.source);
     if (!this.closed && session.usable && session.messages < this.limits.messagesPerConnection && (await session.readyForNext())) {
       const list = this.idle.get(key) ?? [];
@@ -75,8 +89,9 @@ export class ConnectionPool {
   }
 
   discard(session: OutboundSession): void {
+    this.busy.delete(session);
     session.close();
-    this.free(session.target.ip);
+    if (this.holding.delete(session)) this.free(session.target.ip);
   }
 
   /** The source address of an idle connection to this target that `allowed` accepts: reusing it saves a handshake. */
@@ -130,8 +145,14 @@ export class ConnectionPool {
     this.wakeWaiters();
   }
 
+  /** Closes every connection, idle or busy: transactions in progress fail and are retried later. */
   closeAll(): void {
     this.closed = true;
+    for (const session of [...this.busy]) {
+      this.busy.delete(session);
+      session.abort();
+      if (this.holding.delete(session)) this.free(session.target.ip);
+    }
     for (const [, list] of this.idle) {
       for (const entry of list) {
         clearTimeout(entry.timer);

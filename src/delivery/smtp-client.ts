@@ -153,6 +153,12 @@ export class OutboundSession {
     return new Promise((resolve) => this.connection.reset((error) => resolve(!error)));
   }
 
+  /** Drops the connection at once, even mid-transaction (the node is stopping). */
+  abort(): void {
+    this.broken = true;
+    this.connection.close();
+  }
+
   close(): void {
     this.broken = true;
     try {

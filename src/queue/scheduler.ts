@@ -67,12 +67,24 @@ export class Scheduler {
     this.wakeUp?.();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops taking work; jobs under way get `graceMs` to finish, then `interrupt` (closing their connections)
+   * makes them end now. What they did not settle stays leased and is retried when the lease ends.
+   */
+  async stop(graceMs = 30_000, interrupt: () => void = () => undefined): Promise<void> {
     this.running = false;
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.wake();
     await this.loop;
-    await Promise.allSettled([...this.inFlight]);
+    const finished = Promise.allSettled([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((resolve) => (timer = setTimeout(() => resolve('grace'), graceMs)));
+    if ((await Promise.race([finished, graceOver])) === 'grace') {
+      this.logger.warn({ event: 'delivery_interrupted', jobs: this.inFlight.size }, 'stop grace over: interrupting deliveries in progress');
+      interrupt();
+      await finished;
+    }
+    clearTimeout(timer);
     const unstarted = this.backlog.splice(0).flatMap((job) => job.recipients.map((r) => r.id));
     for (const id of unstarted) this.held.delete(id);
     await this.queue.release(unstarted, this.clock.now()).catch(() => undefined);
