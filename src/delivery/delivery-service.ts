@@ -90,6 +90,7 @@ export class DeliveryService {
     for (const id of await this.store.delivery.dueDelayNotices(now, 100)) await this.delayNotice(id, now);
     if (now - this.lastAvoidanceSync > 10_000) {
       this.lastAvoidanceSync = now;
+      this.ips.prune(now);
       for (const a of await this.store.delivery.avoidances(now)) this.ips.avoid(a.sourceIp, a.destination, a.until, a.reason ?? '');
     }
     if (now - this.lastPurge > 3_600_000) {

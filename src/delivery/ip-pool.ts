@@ -50,6 +50,14 @@ export class IpPool {
     return [...(this.avoided.get(address) ?? new Map<string, { until: number }>())].filter(([, e]) => e.until > now).map(([d]) => d);
   }
 
+  /** Forgets avoidances that have run out, so the map does not grow with every destination ever seen. */
+  prune(now: number): void {
+    for (const [address, map] of this.avoided) {
+      for (const [destination, entry] of map) if (entry.until <= now) map.delete(destination);
+      if (map.size === 0) this.avoided.delete(address);
+    }
+  }
+
   setOutOfRotation(address: string, reason: string | null): void {
     if (reason === null) this.outOfRotation.delete(address);
     else this.outOfRotation.set(address, reason);

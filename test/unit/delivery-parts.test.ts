@@ -71,6 +71,9 @@ test('IP pool: round robin, avoidance per destination, out of rotation', () => {
   assert.equal(pool.choose('b.test', new Set(['10.0.0.2']), 0)?.address, '10.0.0.1');
   assert.equal(pool.choose('a.test', new Set(['10.0.0.2']), 0), undefined);
   assert.equal(pool.choose('a.test', new Set(['10.0.0.2']), 1000)?.address, '10.0.0.1');
+  assert.deepEqual(pool.avoidedFor('10.0.0.1', 0), ['a.test']);
+  pool.prune(1000);
+  assert.deepEqual(pool.avoidedFor('10.0.0.1', 0), []);
   pool.setOutOfRotation('10.0.0.2', 'listed on zen.test');
   assert.equal(pool.choose('c.test', new Set(['10.0.0.1']), 0), undefined);
   assert.deepEqual(IpPool.fromConfig([], 'relay.example').ips, [{ address: null, ehlo: 'relay.example' }]);
