@@ -1,5 +1,5 @@
 /** What the delivery side of the queue reads and writes. Times are epoch ms. */
-import type { MessageKind, NewRecipient, RecipientState } from './records.js';
+import type { MessageEnvelope, NewRecipient, RecipientState } from './records.js';
 
 /** A recipient claimed for delivery: as it was queued, plus where it stands. */
 export interface DueRecipient extends NewRecipient {
@@ -8,13 +8,7 @@ export interface DueRecipient extends NewRecipient {
   attempts: number;
 }
 
-export interface DeliveryMessage {
-  id: string;
-  credentialId: number | null;
-  kind: MessageKind;
-  mailFrom: string;
-  envid: string | null;
-  ret: string | null;
+export interface DeliveryMessage extends MessageEnvelope {
   createdAt: number;
   retryEvery: number;
   giveUpAt: number;

@@ -70,13 +70,19 @@ export interface NewRecipient {
   notify: string | null;
 }
 
-export interface NewMessage {
+/** What every view of a queued message has: its id, owner, kind and envelope sender with DSN parameters. */
+export interface MessageEnvelope {
   id: string;
+  /** null for notices, which belong to no credential. */
   credentialId: number | null;
   kind: MessageKind;
+  /** '' for the null reverse path. */
   mailFrom: string;
   envid: string | null;
   ret: string | null;
+}
+
+export interface NewMessage extends MessageEnvelope {
   clientIp: string | null;
   body: Buffer;
   recipients: NewRecipient[];
@@ -102,14 +108,8 @@ export interface QueuedRecipient {
   lastReply: string | null;
 }
 
-export interface QueuedMessage {
-  id: string;
-  credentialId: number | null;
+export interface QueuedMessage extends MessageEnvelope {
   username: string | null;
-  kind: MessageKind;
-  mailFrom: string;
-  envid: string | null;
-  ret: string | null;
   size: number;
   clientIp: string | null;
   createdAt: number;
