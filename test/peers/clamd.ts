@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { assertLoopback, freePort } from './ports.js';
-import { makePeerDir, removePeerDir, spawnPeer, waitUntil, type PeerProcess } from './process.js';
+import { makePeerDir, removePeerDir, startPeer } from './process.js';
 
 /** The EICAR anti-virus test string (68 bytes): harmless, detected by every scanner. */
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
@@ -66,21 +66,11 @@ async function startOnce(address: string, port: number): Promise<ClamdPeer> {
       '',
     ].join('\n'),
   );
-  let proc: PeerProcess | undefined;
-  try {
-    proc = await spawnPeer({ name: 'clamd', command: 'clamd', args: ['-c', config], logFile: join(dir, 'clamd.out'), extraLogFiles: [clamdLog] });
-    const started = proc;
-    await waitUntil(`clamd answered PING with PONG on ${address}:${port}`, async () => (await clamdCommand(address, port, 'PING')) === 'PONG', {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      proc: started,
-    });
-  } catch (err) {
-    await proc?.stop();
-    await removePeerDir(dir);
-    throw err;
-  }
-  const running = proc;
+  const running = await startPeer(
+    dir,
+    { name: 'clamd', command: 'clamd', args: ['-c', config], logFile: join(dir, 'clamd.out'), extraLogFiles: [clamdLog] },
+    { what: `clamd answered PING with PONG on ${address}:${port}`, probe: async () => (await clamdCommand(address, port, 'PING')) === 'PONG', timeoutMs: 30_000, intervalMs: 100 },
+  );
   return {
     address,
     port,

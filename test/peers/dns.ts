@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { assertLoopback, startOnFreePort } from './ports.js';
-import { makePeerDir, removePeerDir, serialized, spawnPeer, waitUntil, type PeerProcess } from './process.js';
+import { makePeerDir, removePeerDir, serialized, startPeer, waitUntil } from './process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -227,18 +227,12 @@ async function startOnce(address: string, port: number, options: DnsOptions): Pr
     await writeFile(file, config);
     await checkConfig(file);
   };
-  let proc: PeerProcess | undefined;
-  try {
-    await write(options.zones);
-    proc = await spawnPeer({ name: 'unbound', command: 'unbound', args: ['-d', '-c', file], logFile: join(dir, 'unbound.log') });
-    const started = proc;
-    await waitUntil(`unbound answered on ${server}`, () => answersGeneration(server, generation), { timeoutMs: 5000, proc: started });
-  } catch (err) {
-    await proc?.stop();
-    await removePeerDir(dir);
-    throw err;
-  }
-  const running = proc;
+  const running = await startPeer(
+    dir,
+    { name: 'unbound', command: 'unbound', args: ['-d', '-c', file], logFile: join(dir, 'unbound.log') },
+    { what: `unbound answered on ${server}`, probe: () => answersGeneration(server, generation), timeoutMs: 5000 },
+    () => write(options.zones),
+  );
   const oneAtATime = serialized();
   return {
     address,

@@ -2,7 +2,7 @@ import { Resolver } from 'node:dns/promises';
 import { rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertLoopback, startOnFreePort } from './ports.js';
-import { makePeerDir, removePeerDir, serialized, spawnPeer, waitUntil, type PeerProcess } from './process.js';
+import { makePeerDir, removePeerDir, serialized, startPeer, waitUntil } from './process.js';
 
 /** An IP blocklist like zen.test: `11.0.0.127.zen.test A 127.0.0.2` plus a TXT when 127.0.0.11 is listed. */
 export interface IpZone {
@@ -132,28 +132,19 @@ async function startOnce(address: string, port: number, options: DnsblOptions): 
   };
   for (const zone of zones.values()) await writeZone(zone);
 
-  let proc: PeerProcess | undefined;
-  try {
-    const zoneArgs = [...zones.values()].map((z) => `${z.name}:${z.kind === 'ip' ? 'ip4set' : 'dnset'}:${z.file}`);
+  const zoneArgs = [...zones.values()].map((z) => `${z.name}:${z.kind === 'ip' ? 'ip4set' : 'dnset'}:${z.file}`);
+  const firstZone = [...zones.keys()][0] ?? '';
+  const running = await startPeer(
+    dir,
     // -n: foreground. -c 1: also notice hand edits within a second. -t 1: the lowest TTL rbldnsd accepts.
-    proc = await spawnPeer({
+    {
       name: 'rbldnsd',
       command: 'rbldnsd',
       args: ['-n', '-b', `${address}/${port}`, '-w', dir, '-c', '1', '-t', '1', ...zoneArgs],
       logFile: join(dir, 'rbldnsd.log'),
-    });
-    const firstZone = [...zones.keys()][0] ?? '';
-    const started = proc;
-    await waitUntil(`rbldnsd answered on ${server}`, async () => (await isListed(server, `relais-probe.${firstZone}`, '')) === false, {
-      timeoutMs: 5000,
-      proc: started,
-    });
-  } catch (err) {
-    await proc?.stop();
-    await removePeerDir(dir);
-    throw err;
-  }
-  const running = proc;
+    },
+    { what: `rbldnsd answered on ${server}`, probe: async () => (await isListed(server, `relais-probe.${firstZone}`, '')) === false, timeoutMs: 5000 },
+  );
 
   const zoneOf = (kind: 'ip' | 'domain', zone: string | undefined): ZoneState => {
     if (zone !== undefined) {

@@ -130,6 +130,32 @@ export async function spawnPeer(options: SpawnPeerOptions): Promise<PeerProcess>
   };
 }
 
+export interface Readiness {
+  /** What readiness means, for the error message ("clamd answered PING"). */
+  what: string;
+  probe: () => Promise<boolean>;
+  timeoutMs: number;
+  intervalMs?: number;
+}
+
+/**
+ * Spawns a daemon and waits until it serves. If anything fails on the way (writing its config in `prepare`,
+ * starting, becoming ready), the daemon is stopped and its dir removed before the error is passed on.
+ */
+export async function startPeer(dir: string, options: SpawnPeerOptions, ready: Readiness, prepare?: () => Promise<void>): Promise<PeerProcess> {
+  let proc: PeerProcess | undefined;
+  try {
+    await prepare?.();
+    proc = await spawnPeer(options);
+    await waitUntil(ready.what, ready.probe, { timeoutMs: ready.timeoutMs, intervalMs: ready.intervalMs, proc });
+    return proc;
+  } catch (err) {
+    await proc?.stop();
+    await removePeerDir(dir);
+    throw err;
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
