@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.js';
 import type { Store } from '../store/store.js';
-import { bucketOf, countFrom, freesAt, quotaWindow, type QuotaWindow } from './window.js';
+import { bucketOf, countFrom, freesAt, leavesWindowAt, quotaWindow, type QuotaWindow } from './window.js';
 
 export type Reservation =
   | { granted: true; reservationId: number }
@@ -79,7 +79,7 @@ export class QuotaService {
       quota: snapshot.quota,
       remaining,
       suspended,
-      nextFreeAt: oldest ? oldest.bucketStart + this.window.bucketMs + this.window.windowMs : null,
+      nextFreeAt: oldest ? leavesWindowAt(this.window, oldest.bucketStart) : null,
       windowMs: this.window.windowMs,
     };
   }

@@ -275,7 +275,14 @@ export class Store {
       `${RECIPIENT_SELECT} WHERE message_id IN (${rows.map(() => '?').join(', ')}) ORDER BY id`,
       rows.map((r) => r.id),
     );
-    return rows.map((row) => toMessage(row, recipients.filter((r) => r.message_id === row.id)));
+    // Grouped once: filtering per message would be quadratic on a queue listing of thousands.
+    const byMessage = new Map<string, RecipientRow[]>();
+    for (const r of recipients) {
+      const list = byMessage.get(r.message_id);
+      if (list) list.push(r);
+      else byMessage.set(r.message_id, [r]);
+    }
+    return rows.map((row) => toMessage(row, byMessage.get(row.id) ?? []));
   }
 
   async findMessage(id: string): Promise<QueuedMessage | undefined> {
