@@ -22,6 +22,11 @@ export class AuthExchange {
     return this.waiting !== null;
   }
 
+  /** Ends an exchange the client cannot finish properly (an over-long response line): nothing is counted. */
+  cancel(): void {
+    this.waiting = null;
+  }
+
   /** `args` is what follows AUTH: the mechanism and an optional initial response. */
   start(args: string): AuthStep {
     const [mechanism = '', initial] = args.trim().split(/\s+/);
