@@ -10,6 +10,7 @@ import { QuotaService } from './quota/quota-service.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { Store } from './store/store.js';
 import { AuthGuard } from './submission/auth-guard.js';
+import { ConnectionLimiter } from './submission/connection-limits.js';
 import { SubmissionListeners, type BoundListener } from './submission/listeners.js';
 import { RelayPolicy } from './submission/relay-policy.js';
 import { ensureTlsFiles, loadServerTls, type ServerTls, type TlsFiles } from './submission/tls-context.js';
@@ -58,7 +59,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     if (services.store.dialect === 'sqlite') await services.store.releaseAllReservations();
     const tls = await ensureTlsFiles(config.tls, config.data_dir, config.hostname);
     const spool = new Spool(services.store, config.queue.commit_batch_max);
-    const listeners = createSubmission(config, services, spool, loadServerTls(tls), logger);
+    const listeners = createSubmission(config, services, spool, loadServerTls(tls, config.tls), logger);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
     const bound = await listeners.start();
@@ -76,8 +77,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       delivery,
       scheduler,
       reloadTls() {
-        const renewed = loadServerTls(tls);
-        listeners.updateTls(renewed.context, renewed.options);
+        const renewed = loadServerTls(tls, config.tls);
+        listeners.updateTls(renewed.context);
         logger.info({ event: 'tls_reloaded', cert: tls.cert }, 'TLS certificate reloaded');
       },
       async stop() {
@@ -106,6 +107,8 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
     clock: services.clock,
     hostname: config.hostname,
     logger,
+    receivedShowsCredential: config.submission.received_shows_credential,
+    allowPrivateDestinations: config.outbound.allow_private_destinations,
     queueTimes: {
       retryEveryMs: config.queue.retry_every,
       giveUpAfterMs: config.queue.give_up_after,
@@ -114,7 +117,13 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
   });
   const a = config.auth;
   const guard = new AuthGuard(
-    { maxFailuresPerIp: a.max_failures_per_ip, maxFailuresPerUser: a.max_failures_per_user, failureWindowMs: a.failure_window, blockForMs: a.block_for },
+    {
+      maxFailuresPerIp: a.max_failures_per_ip,
+      maxFailuresPerUser: a.max_failures_per_user,
+      failureWindowMs: a.failure_window,
+      blockForMs: a.block_for,
+      maxParallelPerIp: a.max_parallel_per_ip,
+    },
     services.clock,
   );
   const s = config.submission;
@@ -128,8 +137,18 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
     allowPlainAuthOnLoopback: s.allow_plain_auth_on_loopback,
     idleTimeoutMs: s.idle_timeout,
     maxErrors: s.max_errors,
+    tlsHandshakeTimeoutMs: s.tls_handshake_timeout,
   };
-  return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, s.max_connections, serverTls.options);
+  const limiter = new ConnectionLimiter(
+    {
+      maxConnections: s.max_connections,
+      maxPerIp: s.max_connections_per_ip,
+      maxRatePerIp: s.max_connection_rate_per_ip,
+      exceptions: s.connection_limit_exceptions,
+    },
+    services.clock,
+  );
+  return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, limiter);
 }
 
 /** The delivery side: the delivery service and the scheduler that feeds it from the queue. */

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../accounts/validation.js';
 import { ConfigError } from '../config/load.js';
+import { escapeForDisplay } from '../shared/safe-text.js';
 import { registerAccountCommands } from './commands/accounts.js';
 import { registerIpCommands } from './commands/ips.js';
 import { registerQueueCommands } from './commands/queue.js';
@@ -26,6 +27,7 @@ try {
   // Expected problems (bad input, bad config) are one line; anything else too, but marked as unexpected.
   const known = error instanceof InputError || error instanceof ConfigError;
   const message = (error as Error).message ?? String(error);
-  process.stderr.write(`relais: ${known ? '' : 'error: '}${message}\n`);
+  // Messages quote what was typed and what was stored: escaped, keeping only the line breaks of a list of problems.
+  process.stderr.write(`relais: ${known ? '' : 'error: '}${message.split('\n').map(escapeForDisplay).join('\n')}\n`);
   process.exit(known ? 1 : 2);
 }

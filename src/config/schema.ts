@@ -1,7 +1,9 @@
+import net from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
+import { cipherListProblem, TLS_MIN_VERSIONS } from '../submission/tls-context.js';
 
 /**
  * Every setting of Relais, its default and what it does. docs/config.md is the readable form of this file;
@@ -45,6 +47,14 @@ const outboundIp = z.strictObject({
 
 const tlsPolicy = z.enum(['may', 'encrypt']);
 
+const cidr = z.string().refine((value) => {
+  const [address = '', bits, ...extra] = value.split('/');
+  if (extra.length) return false;
+  const family = net.isIP(address);
+  if (!family) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+}, 'expected an address or a network in CIDR form, for example "192.0.2.10" or "10.0.0.0/8"');
+
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(os.hostname()),
   data_dir: z.string().min(1).default('./data'),
@@ -67,6 +77,24 @@ export const configSchema = z.strictObject({
     .strictObject({
       cert: z.string().optional(),
       key: z.string().optional(),
+      min_version: z.enum(TLS_MIN_VERSIONS, { error: `expected one of ${TLS_MIN_VERSIONS.join(', ')} (below TLSv1.2 is discouraged)` }).default('TLSv1.2'),
+      ciphers: z
+        .string()
+        .optional()
+        .superRefine((value, ctx) => {
+          const problem = value === undefined ? null : cipherListProblem(value);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+    })
+    .superRefine((t, ctx) => {
+      // OpenSSL 3 allows TLS 1.0/1.1 only at security level 0, and none of the default (AEAD) suites exist before 1.2.
+      if ((t.min_version === 'TLSv1' || t.min_version === 'TLSv1.1') && !/@SECLEVEL=0/i.test(t.ciphers ?? '')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['min_version'],
+          message: `${t.min_version} needs tls.ciphers with suites that version can use, including @SECLEVEL=0 (OpenSSL 3 refuses TLS before 1.2 otherwise), for example "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA:@SECLEVEL=0"`,
+        });
+      }
     })
     .prefault({}),
   submission: z
@@ -77,8 +105,13 @@ export const configSchema = z.strictObject({
       max_command_length: z.number().int().min(512).default(4096),
       reject_bare_newlines: z.boolean().default(true),
       allow_plain_auth_on_loopback: z.boolean().default(false),
+      received_shows_credential: z.boolean().default(false),
       idle_timeout: duration('5m'),
+      tls_handshake_timeout: duration('10s'),
       max_connections: z.number().int().positive().default(2000),
+      max_connections_per_ip: z.number().int().positive().default(50),
+      max_connection_rate_per_ip: z.number().int().positive().default(300),
+      connection_limit_exceptions: z.array(cidr).default([]),
       max_errors: z.number().int().positive().default(20),
     })
     .prefault({}),
@@ -88,6 +121,7 @@ export const configSchema = z.strictObject({
       max_failures_per_user: z.number().int().positive().default(30),
       failure_window: duration('15m'),
       block_for: duration('15m'),
+      max_parallel_per_ip: z.number().int().positive().default(2),
       cache_ttl: duration('5m'),
     })
     .prefault({}),
@@ -133,6 +167,8 @@ export const configSchema = z.strictObject({
       ip_block_patterns: z.array(z.string()).optional(),
       messages_per_connection: z.number().int().positive().default(100),
       idle_connection_timeout: duration('5s'),
+      // Off: address literals and MX hosts on loopback, private or other non-public ranges are refused (routes stay allowed).
+      allow_private_destinations: z.boolean().default(false),
       timeouts: z
         .strictObject({
           connect: duration('30s'),

@@ -27,6 +27,8 @@ export interface JobDeps {
   dns: DnsLookup;
   routes: Readonly<Record<string, string>>;
   port: number;
+  /** outbound.allow_private_destinations. */
+  allowPrivateDestinations: boolean;
   ips: IpPool;
   connections: ConnectionPool;
   ipBlockPatterns: readonly RegExp[];
@@ -69,7 +71,7 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
   const record = (a: Omit<AttemptRecord, 'messageId' | 'domain' | 'at'>) =>
     result.attempts.push({ messageId: message.id, domain, at: deps.now(), ...a });
 
-  const plan = await planRoute(domain, deps.routes, deps.port, deps.dns);
+  const plan = await planRoute(domain, deps.routes, deps.port, deps.dns, deps.allowPrivateDestinations);
   if (plan.kind !== 'targets') {
     const verdict = plan.kind === 'fail' ? 'fail' : 'defer';
     record({ recipients: [...byAddress.keys()], delivered: 0, mx: null, remoteIp: null, sourceIp: null, tlsVersion: null, tlsCipher: null, reply: plan.text, outcome: plan.kind === 'fail' ? 'failed' : 'deferred' });

@@ -44,6 +44,7 @@ export class DeliveryService {
       dns: new DnsLookup(config.dns.servers, config.dns.timeout),
       routes: config.routes,
       port: o.port,
+      allowPrivateDestinations: o.allow_private_destinations,
       ips: this.ips,
       connections: this.connections,
       ipBlockPatterns: compilePatterns(o.ip_block_patterns ?? DEFAULT_IP_BLOCK_PATTERNS),

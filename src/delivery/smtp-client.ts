@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { safeLine } from '../shared/safe-text.js';
 import type { OutboundIp } from './ip-pool.js';
 import type { Target } from './routing.js';
 
@@ -48,8 +49,12 @@ interface NodemailerError extends Error {
   recipient?: string;
 }
 
+/**
+ * Every reply text enters Relais here, to be stored, logged, shown and quoted in notices: one line, control
+ * characters neutralised (a bare CR inside a reply line once forged fields in failure notices).
+ */
 function replyOf(error: NodemailerError): string {
-  return (error.response ?? error.message).replace(/\r?\n/g, ' ').trim();
+  return safeLine(error.response ?? error.message);
 }
 
 function recipientOf(error: NodemailerError): string {
@@ -141,7 +146,7 @@ export class OutboundSession {
           reply: replyOf(r),
         }));
         const response = String(info.response ?? '250');
-        finish({ stage: 'done', code: Number(response.slice(0, 3)) || 250, reply: response.trim(), accepted: (info.accepted as string[]).map(String), rejected });
+        finish({ stage: 'done', code: Number(response.slice(0, 3)) || 250, reply: safeLine(response), accepted: (info.accepted as string[]).map(String), rejected });
       });
     });
   }

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { safeLine } from '../shared/safe-text.js';
 import { rfc5322Date } from '../submission/message-headers.js';
 
 /**
@@ -46,6 +47,54 @@ function diagnosticField(diagnostic: string): string {
   return /^\d{3}[ -]/.test(diagnostic) ? `smtp; ${diagnostic}` : `X-Relais; ${diagnostic}`;
 }
 
+/** RFC 5322 2.1.1: lines should stay under 78 characters and must stay under 998. */
+const FOLD_AT = 78;
+/** A word longer than this (no whitespace to fold at) is cut, so no line nears 998 octets, even in 4-byte UTF-8. */
+const LONGEST_WORD = 200;
+
+/** Splits one line of text into words no longer than LONGEST_WORD. */
+function words(text: string): string[] {
+  return text
+    .split(' ')
+    .filter((w) => w !== '')
+    .flatMap((w) => (w.length <= LONGEST_WORD ? [w] : (w.match(new RegExp(`.{1,${LONGEST_WORD}}`, 'gsu')) ?? [])));
+}
+
+/**
+ * One header-style field, folded (RFC 5322 2.2.3): continuation lines start with a space, so however the value
+ * reads it stays inside this field. The value must be one line (safeLine).
+ */
+export function foldedField(name: string, value: string): string {
+  const lines: string[] = [];
+  let line = `${name}:`;
+  for (const word of words(value)) {
+    if (line.length + 1 + word.length > FOLD_AT && line.trim() !== `${name}:`) {
+      lines.push(line);
+      line = ` ${word}`;
+    } else {
+      line += ` ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join('\r\n');
+}
+
+/** Text wrapped for the plain-words part: every line indented, so quoted text never starts a line of its own. */
+function indented(text: string, indent = '    ', width = 76): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of words(text)) {
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line || lines.length === 0) lines.push(indent + line);
+  return lines;
+}
+
 function humanPart(input: NoticeInput): string {
   const lines: string[] = [];
   lines.push(`This is the mail system at ${input.reportingMta}.`, '');
@@ -60,8 +109,8 @@ function humanPart(input: NoticeInput): string {
   }
   lines.push('');
   for (const r of input.recipients) {
-    lines.push(`<${r.address}>${r.remoteMta ? ` (server ${r.remoteMta})` : ''}:`);
-    lines.push(`    ${r.diagnostic ?? 'no reply recorded'}`);
+    lines.push(safeLine(`<${r.address}>${r.remoteMta ? ` (server ${r.remoteMta})` : ''}:`));
+    lines.push(...indented(safeLine(r.diagnostic ?? 'no reply recorded')));
   }
   lines.push('', `Message queued as ${input.queueId}, received ${utcText(input.arrivalDate)}.`);
   return lines.join('\r\n');
@@ -69,17 +118,19 @@ function humanPart(input: NoticeInput): string {
 
 function statusPart(input: NoticeInput): string {
   const fields: string[] = [`Reporting-MTA: dns; ${input.reportingMta}`];
-  if (input.envid) fields.push(`Original-Envelope-Id: ${input.envid}`);
+  if (input.envid) fields.push(`Original-Envelope-Id: ${safeLine(input.envid)}`);
   fields.push(`X-Relais-Queue-ID: ${input.queueId}`, `Arrival-Date: ${rfc5322Date(input.arrivalDate)}`);
   const blocks = [fields.join('\r\n')];
   for (const r of input.recipients) {
     const f: string[] = [];
-    if (r.orcpt) f.push(`Original-Recipient: ${r.orcpt}`);
-    f.push(`Final-Recipient: rfc822; ${r.address}`);
+    // Customers' and remote servers' text is made one line again here: records stored before replies were
+    // neutralised at the SMTP client must not forge fields either.
+    if (r.orcpt) f.push(`Original-Recipient: ${safeLine(r.orcpt)}`);
+    f.push(`Final-Recipient: rfc822; ${safeLine(r.address)}`);
     f.push(`Action: ${input.kind === 'delay' ? 'delayed' : 'failed'}`);
     f.push(`Status: ${r.status}`);
-    if (r.remoteMta) f.push(`Remote-MTA: dns; ${r.remoteMta}`);
-    if (r.diagnostic) f.push(`Diagnostic-Code: ${diagnosticField(r.diagnostic.replace(/\r?\n/g, ' '))}`);
+    if (r.remoteMta) f.push(`Remote-MTA: dns; ${safeLine(r.remoteMta)}`);
+    if (r.diagnostic) f.push(foldedField('Diagnostic-Code', diagnosticField(safeLine(r.diagnostic))));
     if (r.lastAttemptAt !== null) f.push(`Last-Attempt-Date: ${rfc5322Date(r.lastAttemptAt)}`);
     if (input.kind === 'delay') f.push(`Will-Retry-Until: ${rfc5322Date(input.giveUpAt)}`);
     blocks.push(f.join('\r\n'));
@@ -95,7 +146,7 @@ export function buildDeliveryReport(input: NoticeInput): Buffer {
   const original = full ? input.original : headerBlock(input.original);
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
-    `To: <${input.to}>`,
+    `To: <${safeLine(input.to)}>`,
     `Subject: ${subject}`,
     `Date: ${rfc5322Date(input.now)}`,
     `Message-ID: <${input.queueId}.${input.kind}.${input.now}@${input.reportingMta}>`,

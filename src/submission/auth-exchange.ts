@@ -29,7 +29,11 @@ export class AuthExchange {
 
   /** `args` is what follows AUTH: the mechanism and an optional initial response. */
   start(args: string): AuthStep {
-    const [mechanism = '', initial] = args.trim().split(/\s+/);
+    // A new AUTH abandons any conversation left half-way, so no stale prompt can take the next line.
+    this.waiting = null;
+    const [mechanism = '', given] = args.trim().split(/\s+/);
+    // RFC 4954 4: an empty initial response is sent as "=", which "" must not be confused with (no response).
+    const initial = given === '=' ? '' : given;
     switch (mechanism.toUpperCase()) {
       case 'PLAIN':
         if (initial !== undefined) return this.plain(initial);
@@ -58,6 +62,8 @@ export class AuthExchange {
       case 'login-password': {
         const password = decodeBase64(line);
         if (password === undefined) return { kind: 'reply', reply: REPLY.authUndecodable };
+        // Asked for the password all the same, so an empty username (AUTH LOGIN =) looks like any failure.
+        if (waiting.username === '' || password === '') return { kind: 'malformed' };
         return { kind: 'credentials', username: waiting.username, password };
       }
     }

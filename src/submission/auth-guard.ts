@@ -5,14 +5,36 @@ export interface AuthGuardOptions {
   maxFailuresPerUser: number;
   failureWindowMs: number;
   blockForMs: number;
+  /** Password checks running at once for one client address; the rest wait their turn. */
+  maxParallelPerIp: number;
 }
 
 export type GuardVerdict = { allowed: true } | { allowed: false; scope: 'ip' | 'username'; until: number };
+
+/** A password check that may run now; its outcome must be reported exactly once. */
+export interface AuthPermit {
+  /** Returns what the failure triggered, for the log line a fail2ban filter matches. */
+  failed(): { ipBlocked: boolean; usernameBlocked: boolean };
+  succeeded(): void;
+  /** The check did not happen (the client left while waiting): nothing is counted. */
+  cancelled(): void;
+}
+
+export type Admission = { allowed: true; permit: AuthPermit } | { allowed: false; scope: 'ip' | 'username'; until: number };
+
+interface Gate {
+  running: number;
+  waiters: (() => void)[];
+}
 
 /**
  * Slows password guessing. Failures are counted per client IP and per username over a window; past the limit
  * the IP is refused for a cool-down. A username under attack from many addresses is refused too, except from
  * addresses it recently logged in from, so an attacker cannot lock a customer's own applications out.
+ *
+ * Checks in flight count against the limit: an address may only have as many password checks running as it
+ * has failures left (and never more than maxParallelPerIp), so a burst of parallel attempts gets no more
+ * guesses than a serial one, and cannot occupy the hashing threads every other customer needs.
  */
 export class AuthGuard {
   private readonly ipFailures = new Map<string, number[]>();
@@ -20,6 +42,7 @@ export class AuthGuard {
   private readonly ipBlockedUntil = new Map<string, number>();
   private readonly userBlockedUntil = new Map<string, number>();
   private readonly trustedIps = new Map<string, Map<string, number>>();
+  private readonly gates = new Map<string, Gate>();
   private lastPrune = 0;
 
   constructor(private readonly options: AuthGuardOptions, private readonly clock: Clock) {}
@@ -36,7 +59,54 @@ export class AuthGuard {
     return { allowed: true };
   }
 
-  /** Returns what the failure triggered, for the log line a fail2ban filter matches. */
+  /** Waits until this address may run one more password check, or says it is blocked. */
+  async admit(ip: string, username: string): Promise<Admission> {
+    for (;;) {
+      const verdict = this.check(ip, username);
+      if (!verdict.allowed) return verdict;
+      const gate = this.gate(ip);
+      const failuresLeft = this.options.maxFailuresPerIp - this.recent(this.ipFailures, ip, this.clock.now());
+      // At least one: a cool-down shorter than the failure window must not leave an address waiting forever.
+      if (gate.running < Math.max(1, Math.min(this.options.maxParallelPerIp, failuresLeft))) {
+        gate.running++;
+        return { allowed: true, permit: this.permit(ip, username, gate) };
+      }
+      await new Promise<void>((resolve) => gate.waiters.push(resolve));
+    }
+  }
+
+  private permit(ip: string, username: string, gate: Gate): AuthPermit {
+    let done = false;
+    const finish = () => {
+      if (done) throw new Error('an AUTH permit was settled twice');
+      done = true;
+      gate.running--;
+      // Everyone waiting re-checks: a failure may have blocked the address, a success left room.
+      const waiters = gate.waiters.splice(0);
+      if (gate.running === 0 && waiters.length === 0) this.gates.delete(ip);
+      for (const wake of waiters) wake();
+    };
+    return {
+      failed: () => {
+        const outcome = this.recordFailure(ip, username);
+        finish();
+        return outcome;
+      },
+      succeeded: () => {
+        this.recordSuccess(ip, username);
+        finish();
+      },
+      cancelled: finish,
+    };
+  }
+
+  private gate(ip: string): Gate {
+    let gate = this.gates.get(ip);
+    if (!gate) this.gates.set(ip, (gate = { running: 0, waiters: [] }));
+    return gate;
+  }
+
+  /** A failure that needed no password check (a malformed exchange). */
   recordFailure(ip: string, username: string): { ipBlocked: boolean; usernameBlocked: boolean } {
     const now = this.clock.now();
     this.prune(now);
@@ -47,12 +117,21 @@ export class AuthGuard {
     return { ipBlocked, usernameBlocked };
   }
 
-  recordSuccess(ip: string, username: string): void {
+  /**
+   * Clears only the username's own failures: the address keeps its count, or one valid login between
+   * guesses would reset the limit (9 guesses, 1 login, 9 guesses...).
+   */
+  private recordSuccess(ip: string, username: string): void {
     const now = this.clock.now();
-    this.ipFailures.delete(ip);
+    this.userFailures.delete(username);
     let trusted = this.trustedIps.get(username);
     if (!trusted) this.trustedIps.set(username, (trusted = new Map()));
     trusted.set(ip, now + 7 * this.options.blockForMs + this.options.failureWindowMs);
+  }
+
+  private recent(map: Map<string, number[]>, key: string, now: number): number {
+    const since = now - this.options.failureWindowMs;
+    return (map.get(key) ?? []).filter((t) => t > since).length;
   }
 
   private count(map: Map<string, number[]>, key: string, now: number): number {

@@ -17,6 +17,8 @@ export interface DataResult {
   tooBig: boolean;
   bareNewline: boolean;
   longLine: boolean;
+  /** A NUL byte anywhere in the content: mail cannot carry it (RFC 5321 2.3.8), and many MTAs truncate at it. */
+  nul: boolean;
 }
 
 const enum State {
@@ -42,14 +44,18 @@ export class DataReader {
   private tooBig = false;
   private bareNewline = false;
   private longLine = false;
+  private nul = false;
+  private ended = false;
 
   constructor(private readonly options: DataReaderOptions) {}
 
   /**
    * Feeds bytes; returns undefined while the message goes on, or the bytes after the terminator (the next
-   * pipelined commands) once it has ended.
+   * pipelined commands) once it has ended. Bytes pushed after the end are all returned, never read as content:
+   * a message must not grow by whatever the client sent next.
    */
   push(chunk: Buffer): Buffer | undefined {
+    if (this.ended) return chunk;
     let start = 0;
     const maxLine = this.options.maxLineLength;
     for (let i = 0; i < chunk.length; i++) {
@@ -74,6 +80,7 @@ export class DataReader {
           break;
         case State.DotCarriageReturn:
           if (byte === LF) {
+            this.ended = true;
             return chunk.subarray(i + 1);
           }
           // ".\r" followed by something else: the dot was stuffing, the CR is bare.
@@ -112,8 +119,9 @@ export class DataReader {
           this.emitConstant(CRLF);
           start = i + 1;
         }
-      } else if (maxLine > 0 && ++this.lineLength > maxLine) {
-        this.longLine = true;
+      } else {
+        if (byte === 0) this.nul = true;
+        if (maxLine > 0 && ++this.lineLength > maxLine) this.longLine = true;
       }
     }
     this.emit(chunk, start, chunk.length);
@@ -127,6 +135,7 @@ export class DataReader {
       tooBig: this.tooBig,
       bareNewline: this.bareNewline,
       longLine: this.longLine,
+      nul: this.nul,
     };
   }
 

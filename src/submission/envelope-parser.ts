@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { REPLY, type Reply } from './replies.js';
 
 /** MAIL FROM and RCPT TO arguments, with the ESMTP parameters Relais keeps (RFC 1870, 3461, 6152, 6531). */
@@ -23,31 +24,158 @@ type Parsed<T> = { ok: true; value: T } | { ok: false; reply: Reply };
 
 const fail = <T>(reply: Reply): Parsed<T> => ({ ok: false, reply });
 
-/** Splits `FROM:<a@b> KEY=VALUE ...` (the verb already removed) into the path and parameters. */
+/**
+ * Splits `FROM:<a@b> KEY=VALUE ...` (the verb already removed) into the path and parameters. A scanner, not a
+ * regular expression, because a quoted local part may hold `>`, spaces and quoted pairs (RFC 5321 4.1.2).
+ * Only ASCII blanks separate things: the line is latin1, and a UTF-8 byte such as 0xA0 or 0x85 is not a space.
+ */
 function splitPath(rest: string, keyword: 'FROM' | 'TO'): { path: string; params: string[] } | undefined {
-  const match = new RegExp(`^${keyword}:\\s*(<[^>]*>|[^\\s<>]+)(.*)$`, 'i').exec(rest.trim());
-  if (!match) return undefined;
-  let path = match[1] as string;
-  if (path.startsWith('<')) path = path.slice(1, -1);
-  // A source route (<@a,@b:user@c>) is obsolete (RFC 5321 4.1.2): keep only the mailbox.
-  if (path.startsWith('@')) path = path.slice(path.indexOf(':') + 1);
-  const params = (match[2] as string).trim().split(/\s+/).filter(Boolean);
+  const text = rest.replace(/^[ \t]+|[ \t]+$/g, '');
+  const prefix = `${keyword}:`;
+  if (text.slice(0, prefix.length).toUpperCase() !== prefix) return undefined;
+  let i = prefix.length;
+  // "MAIL FROM: <a@b>" breaks RFC 5321 but is common enough among applications to accept.
+  while (text[i] === ' ' || text[i] === '\t') i++;
+  let path: string;
+  if (text[i] === '<') {
+    const end = scanPath(text, i + 1, true);
+    if (end < 0) return undefined;
+    path = text.slice(i + 1, end);
+    i = end + 1;
+  } else {
+    const end = scanPath(text, i, false);
+    if (end <= i) return undefined;
+    path = text.slice(i, end);
+    i = end;
+  }
+  const params = text.slice(i).split(/[ \t]+/).filter(Boolean);
   return { path, params };
 }
 
-const MAILBOX = /^[^\s@<>(),;:\\"[\]]+(\.[^\s@<>(),;:\\"[\]]+)*@([^\s@<>()]+)$|^"[^"\r\n]*"@([^\s@<>()]+)$/;
-const DOMAIN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,62})(\.[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,62}))*)$/;
-const XTEXT = /^([\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$/;
-
-function decodeUtf8(latin1: string): string {
-  return Buffer.from(latin1, 'latin1').toString('utf8');
+/**
+ * Where the path ends: the index of the closing `>` (bracketed) or of the first blank (bare), skipping quoted
+ * strings and quoted pairs; -1 when it never ends properly.
+ */
+function scanPath(text: string, from: number, bracketed: boolean): number {
+  let quoted = false;
+  for (let i = from; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+      continue;
+    }
+    if (c === '"') quoted = true;
+    else if (bracketed && c === '>') return i;
+    else if (!bracketed && (c === ' ' || c === '\t')) return i;
+    else if (!bracketed && (c === '<' || c === '>')) return -1;
+  }
+  return bracketed || quoted ? -1 : text.length;
 }
 
-function domainOf(address: string): string | undefined {
-  const at = address.lastIndexOf('@');
-  if (at < 1) return undefined;
-  const domain = address.slice(at + 1).replace(/\.$/, '');
-  return DOMAIN.test(domain) ? domain.toLowerCase() : undefined;
+/** The colon ending a source route, outside any address literal (`@[IPv6:...]` has colons of its own). */
+function routeEnd(path: string): number {
+  let inLiteral = false;
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i];
+    if (c === '[') inLiteral = true;
+    else if (c === ']') inLiteral = false;
+    else if (c === ':' && !inLiteral) return i;
+  }
+  return -1;
+}
+
+const DOMAIN_NAME = /^[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,62})(\.[A-Za-z0-9\u0080-\uffff]([A-Za-z0-9\u0080-\uffff-]{0,62}))*$/;
+const XTEXT = /^([\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$/;
+/** C0 controls and DEL: never in qtextSMTP, atext or a domain, and dangerous in logs, headers and terminals. */
+const CONTROL = /[\x00-\x1f\x7f]/;
+/** C1 controls, which a UTF-8 address could carry (U+009B is a terminal's CSI). */
+const C1_CONTROL = /[\u0080-\u009f]/;
+const ATEXT_SPECIALS = "!#$%&'*+-/=?^_`{|}~";
+
+/** The address as UTF-8, or undefined when its bytes are not valid UTF-8 (RFC 6531 requires it). */
+function decodeUtf8(latin1: string): string | undefined {
+  const bytes = Buffer.from(latin1, 'latin1');
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : undefined;
+}
+
+function isAtext(code: number, utf8: boolean): boolean {
+  if ((code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39)) return true;
+  if (code >= 0x80) return utf8;
+  return ATEXT_SPECIALS.includes(String.fromCharCode(code));
+}
+
+/** qtextSMTP (RFC 5321 4.1.2), widened to UTF8-non-ascii under SMTPUTF8 (RFC 6531 3.3). */
+function isQtext(code: number, utf8: boolean): boolean {
+  if (code >= 0x80) return utf8;
+  return code === 32 || code === 33 || (code >= 35 && code <= 91) || (code >= 93 && code <= 126);
+}
+
+type MailboxCheck = { ok: true; domain: string } | { ok: false; why: 'syntax' | 'literal' };
+
+/**
+ * Mailbox = Local-part "@" ( Domain / address-literal ), RFC 5321 4.1.2 and 4.1.3. Returns the lower-cased
+ * domain; an address literal keeps its brackets, e.g. `[ipv6:2001:db8::1]`.
+ */
+function checkMailbox(address: string, utf8: boolean): MailboxCheck {
+  const syntax: MailboxCheck = { ok: false, why: 'syntax' };
+  if (address.length > 320) return syntax;
+  let i = 0;
+  if (address[0] === '"') {
+    for (i = 1; ; i++) {
+      if (i >= address.length) return syntax;
+      const code = address.charCodeAt(i);
+      if (code === 0x22) break;
+      if (code === 0x5c) {
+        const next = address.charCodeAt(++i);
+        if (!(next >= 32 && next <= 126)) return syntax;
+      } else if (!isQtext(code, utf8)) {
+        return syntax;
+      }
+    }
+    i++;
+  } else {
+    let atom = 0;
+    for (; i < address.length && address[i] !== '@'; i++) {
+      const code = address.charCodeAt(i);
+      if (code === 0x2e) {
+        if (atom === 0) return syntax;
+        atom = 0;
+      } else if (isAtext(code, utf8)) {
+        atom++;
+      } else {
+        return syntax;
+      }
+    }
+    if (atom === 0) return syntax;
+  }
+  if (address[i] !== '@') return syntax;
+  const domain = address.slice(i + 1).replace(/\.$/, '');
+  if (domain.startsWith('[')) {
+    if (!domain.endsWith(']')) return syntax;
+    const literal = domain.slice(1, -1);
+    const tagged = /^ipv6:/i.test(literal);
+    // isIPv6 also takes a zone ("fe80::1%eth0"), which means nothing outside the host that wrote it.
+    const valid = tagged ? net.isIPv6(literal.slice(5)) && !literal.includes('%') : net.isIPv4(literal);
+    return valid ? { ok: true, domain: domain.toLowerCase() } : { ok: false, why: 'literal' };
+  }
+  return DOMAIN_NAME.test(domain) ? { ok: true, domain: domain.toLowerCase() } : syntax;
+}
+
+/** The decoded address and its domain, or the reply refusing it. */
+function checkPath(path: string, smtputf8: boolean, bad: Reply): Parsed<{ address: string; domain: string }> {
+  if (CONTROL.test(path)) return fail(REPLY.controlInAddress);
+  if (/[^\x00-\x7f]/.test(path) && !smtputf8) return fail(REPLY.needUtf8);
+  const decoded = smtputf8 ? decodeUtf8(path) : path;
+  if (decoded === undefined) return fail(bad);
+  // A source route (<@a,@b:user@c>) is obsolete (RFC 5321 4.1.2): keep only the mailbox, once it is known to
+  // hold no control characters.
+  const address = decoded.startsWith('@') && routeEnd(decoded) > 0 ? decoded.slice(routeEnd(decoded) + 1) : decoded;
+  if (C1_CONTROL.test(decoded)) return fail(REPLY.controlInAddress);
+  const mailbox = checkMailbox(address, smtputf8);
+  if (!mailbox.ok) return fail(mailbox.why === 'literal' && bad === REPLY.badRecipient ? REPLY.badAddressLiteral : bad);
+  return { ok: true, value: { address, domain: mailbox.domain } };
 }
 
 export function parseMailFrom(rest: string, maxSize: number): Parsed<MailArgs> {
@@ -86,10 +214,9 @@ export function parseMailFrom(rest: string, maxSize: number): Parsed<MailArgs> {
     }
   }
   if (split.path !== '') {
-    const address = value.smtputf8 ? decodeUtf8(split.path) : split.path;
-    if (/[^\x00-\x7f]/.test(split.path) && !value.smtputf8) return fail(REPLY.needUtf8);
-    if (!MAILBOX.test(address) || !domainOf(address) || address.length > 320) return fail(REPLY.badSender);
-    value.address = address;
+    const checked = checkPath(split.path, value.smtputf8, REPLY.badSender);
+    if (!checked.ok) return checked;
+    value.address = checked.value.address;
   }
   return { ok: true, value };
 }
@@ -97,11 +224,9 @@ export function parseMailFrom(rest: string, maxSize: number): Parsed<MailArgs> {
 export function parseRcptTo(rest: string, smtputf8: boolean): Parsed<RcptArgs> {
   const split = splitPath(rest, 'TO');
   if (!split) return fail(REPLY.syntax('RCPT TO:<address> [parameters]'));
-  if (/[^\x00-\x7f]/.test(split.path) && !smtputf8) return fail(REPLY.needUtf8);
-  const address = smtputf8 ? decodeUtf8(split.path) : split.path;
-  const domain = domainOf(address);
-  if (!MAILBOX.test(address) || !domain || address.length > 320) return fail(REPLY.badRecipient);
-  const value: RcptArgs = { address, domain, notify: null, orcpt: null };
+  const checked = checkPath(split.path, smtputf8, REPLY.badRecipient);
+  if (!checked.ok) return checked;
+  const value: RcptArgs = { ...checked.value, notify: null, orcpt: null };
   for (const param of split.params) {
     const [key, arg] = splitParam(param);
     switch (key) {
@@ -113,7 +238,7 @@ export function parseRcptTo(rest: string, smtputf8: boolean): Parsed<RcptArgs> {
         break;
       }
       case 'ORCPT':
-        if (!arg || !/^[A-Za-z0-9-]+;.+$/.test(arg) || arg.length > 500) return fail(REPLY.badParameter('ORCPT'));
+        if (!arg || !/^[A-Za-z0-9-]+;.+$/.test(arg) || CONTROL.test(arg) || arg.length > 500) return fail(REPLY.badParameter('ORCPT'));
         value.orcpt = arg;
         break;
       default:

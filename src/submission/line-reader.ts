@@ -28,7 +28,11 @@ export class LineReader {
         return { kind: 'too-long' };
       }
       if (newline < 0) {
-        if (this.pending.length > this.maxLength) {
+        // A trailing CR may be the first half of the CRLF: counting it would make a line of exactly maxLength
+        // too long or not depending on where the client's segments were cut.
+        const last = this.pending.length - 1;
+        const content = last >= 0 && this.pending[last] === 0x0d ? last : this.pending.length;
+        if (content > this.maxLength) {
           this.discarding = true;
           continue;
         }

@@ -1,6 +1,7 @@
 import net from 'node:net';
-import tls from 'node:tls';
-import { REPLY } from './replies.js';
+import type tls from 'node:tls';
+import { normalizeIp } from './client-address.js';
+import type { ConnectionLimiter } from './connection-limits.js';
 import { SmtpSession, type SessionContext } from './session.js';
 
 export type ListenerKind = 'submission' | 'smtps' | 'smtp';
@@ -34,15 +35,12 @@ export class SubmissionListeners {
   constructor(
     private context: Omit<SessionContext, 'onClosed'>,
     private readonly endpoints: Record<ListenerKind, readonly string[]>,
-    private readonly maxConnections: number,
-    private tlsOptions: tls.SecureContextOptions,
+    private readonly limiter: ConnectionLimiter,
   ) {}
 
   /** A renewed certificate: new connections and new STARTTLS upgrades use it, sessions in progress keep theirs. */
-  updateTls(context: tls.SecureContext, options: tls.SecureContextOptions): void {
+  updateTls(context: tls.SecureContext): void {
     this.context = { ...this.context, secureContext: context };
-    this.tlsOptions = options;
-    for (const server of this.servers) if (server instanceof tls.Server) server.setSecureContext(options);
   }
 
   async start(): Promise<BoundListener[]> {
@@ -60,16 +58,10 @@ export class SubmissionListeners {
   private listen(kind: ListenerKind, endpoint: string): Promise<void> {
     const { address, port } = parseEndpoint(endpoint);
     const implicit = kind === 'smtps';
-    const server = implicit
-      ? tls.createServer({ ...this.tlsOptions, handshakeTimeout: 30_000 }, (socket) => this.accept(socket, true))
-      : // Half-open: a client that sends its whole session and then shuts down its side still gets every reply.
-        net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket, false));
-    if (implicit) {
-      server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
-        this.context.logger.info({ event: 'tls_failed', client_ip: socket.remoteAddress ?? null, error: error.message }, 'TLS handshake failed');
-        socket.destroy();
-      });
-    }
+    // Every port accepts plain TCP; the session does the TLS handshake itself (at once on smtps, after STARTTLS
+    // elsewhere), so both have the same deadline and the same handling of a client that vanishes mid-handshake.
+    // Half-open: a client that sends its whole session and then shuts down its side still gets every reply.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket, implicit));
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
@@ -84,17 +76,31 @@ export class SubmissionListeners {
     });
   }
 
-  private accept(socket: net.Socket, secure: boolean): void {
+  private accept(socket: net.Socket, implicitTls: boolean): void {
     socket.on('error', () => undefined);
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const admission = this.limiter.admit(ip);
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    const session = new SmtpSession(socket, { ...this.context, onClosed: (s) => this.sessions.delete(s) }, secure);
-    if (this.sessions.size >= this.maxConnections) {
-      session.refuse(REPLY.tooManyConnections);
-      return;
-    }
+    const session = new SmtpSession(
+      socket,
+      {
+        ...this.context,
+        onClosed: (s) => {
+          this.sessions.delete(s);
+          if (admission.admitted) admission.release();
+        },
+      },
+      implicitTls,
+    );
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (admission.admitted) admission.release();
+    });
     this.sessions.add(session);
-    session.start();
+    if (!admission.admitted) {
+      this.context.logger.warn({ event: 'connection_refused', client_ip: ip, reason: admission.reason }, 'connection limit reached');
+    }
+    void session.start(admission.admitted ? undefined : admission.reply);
   }
 
   /** Stops accepting, tells idle sessions 421, and waits (up to graceMs) for those mid-transaction. */

@@ -1,6 +1,6 @@
 /**
- * The headers the relay owes the message: a Received trace line (RFC 5321 4.4) naming the TLS and the
- * authenticated credential, and Message-ID and Date when the client left them out (RFC 5322 3.6).
+ * The headers the relay owes the message: a Received trace line (RFC 5321 4.4) naming the TLS and the queue id
+ * (and the credential only if the operator asks), and Message-ID and Date when the client left them out (RFC 5322 3.6).
  */
 export interface TraceInfo {
   queueId: string;
@@ -8,7 +8,11 @@ export interface TraceInfo {
   heloName: string;
   clientIp: string;
   tls: { version: string; cipher: string } | null;
-  username: string;
+  /**
+   * Null keeps the login out of the header (submission.received_shows_credential off, the default): every
+   * recipient would otherwise learn a valid username to attack. The queue id maps back to it for staff.
+   */
+  username: string | null;
   recipients: readonly string[];
   at: number;
 }
@@ -26,8 +30,9 @@ function receivedHeader(t: TraceInfo): string {
   const protocol = t.tls ? 'ESMTPSA' : 'ESMTPA';
   const tls = t.tls ? `\r\n\t(using ${t.tls.version} with cipher ${t.tls.cipher})` : '';
   const forClause = t.recipients.length === 1 ? `\r\n\tfor <${t.recipients[0]}>` : '';
+  const login = t.username === null ? '' : `\r\n\t(authenticated as ${t.username})`;
   return (
-    `Received: from ${helo} ([${t.clientIp}])${tls}\r\n\t(authenticated as ${t.username})\r\n` +
+    `Received: from ${helo} ([${t.clientIp}])${tls}${login}\r\n` +
     `\tby ${t.hostname} (Relais) with ${protocol} id ${t.queueId}${forClause};\r\n\t${rfc5322Date(t.at)}\r\n`
   );
 }

@@ -4,6 +4,7 @@ import { newQueueId } from '../queue/queue-id.js';
 import type { Spool } from '../queue/spool.js';
 import type { QuotaService } from '../quota/quota-service.js';
 import type { Clock } from '../shared/clock.js';
+import { addressLiteral, nonPublicRange } from '../shared/private-address.js';
 import { describeWindow, formatUtcClock } from '../shared/time-format.js';
 import type { MailArgs, RcptArgs } from './envelope-parser.js';
 import { addTraceHeaders } from './message-headers.js';
@@ -24,6 +25,10 @@ export interface RelayPolicyDeps {
   hostname: string;
   queueTimes: QueueTimes;
   logger: Logger;
+  /** submission.received_shows_credential: off unless the operator accepts telling recipients the login. */
+  receivedShowsCredential?: boolean;
+  /** outbound.allow_private_destinations: off unless this relay may be pointed at internal hosts. */
+  allowPrivateDestinations?: boolean;
 }
 
 const ok = <T>(value: T): Decision<T> => ({ ok: true, value });
@@ -57,7 +62,12 @@ export class RelayPolicy implements SubmissionPolicy {
     }
   }
 
-  async addRecipient(user: AuthenticatedUser, ticket: TransactionTicket, _rcpt: RcptArgs): Promise<Decision<void>> {
+  async addRecipient(user: AuthenticatedUser, ticket: TransactionTicket, rcpt: RcptArgs): Promise<Decision<void>> {
+    // Before the quota: a refused literal must not hold a unit. Delivery checks again (MX answers, older queues).
+    const literal = addressLiteral(rcpt.domain);
+    if (literal === '') return { ok: false, reply: REPLY.custom(501, '5.1.3', `Bad address literal ${rcpt.domain}; write [192.0.2.1] or [IPv6:2001:db8::1]`) };
+    const range = literal && !this.deps.allowPrivateDestinations ? nonPublicRange(literal) : null;
+    if (range) return { ok: false, reply: REPLY.custom(550, '5.7.1', `Delivery to private or loopback address ${rcpt.domain} is not allowed (${range} range)`) };
     try {
       const reservation = await this.deps.quota.reserve(user.credentialId, 1, ticket.reservationId);
       if (reservation.granted) {
@@ -96,7 +106,7 @@ export class RelayPolicy implements SubmissionPolicy {
       heloName: envelope.client.heloName,
       clientIp: envelope.client.ip,
       tls: envelope.client.tls,
-      username: envelope.user.username,
+      username: this.deps.receivedShowsCredential ? envelope.user.username : null,
       recipients: envelope.recipients.map((r) => r.address),
       at: now,
     });

@@ -14,6 +14,8 @@ export function decodePlain(response: string): PlainResult {
   const parts = decoded.split('\0');
   if (parts.length !== 3) return { ok: false, reason: 'malformed' };
   const [authzid, username, password] = parts as [string, string, string];
+  // RFC 4616: authcid = 1*SAFE, passwd = 1*SAFE; an empty one is not a credential worth a lookup.
+  if (username === '' || password === '') return { ok: false, reason: 'malformed' };
   // Acting as another identity is not offered: an authzid must name the same user, or be empty.
   if (authzid !== '' && authzid !== username) return { ok: false, reason: 'malformed' };
   return { ok: true, username, password };

@@ -2,12 +2,14 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { AuthExchange, type AuthStep } from './auth-exchange.js';
-import type { AuthGuard } from './auth-guard.js';
+import { isLoopback, normalizeIp } from './client-address.js';
+import type { AuthGuard, AuthPermit } from './auth-guard.js';
 import { DataReader, type DataReaderOptions } from './data-reader.js';
 import { parseMailFrom, parseRcptTo, type MailArgs, type RcptArgs } from './envelope-parser.js';
 import { LineReader } from './line-reader.js';
 import type { AuthenticatedUser, ClientInfo, SubmissionPolicy, TransactionTicket } from './policy.js';
 import { REPLY, formatReply, type Reply } from './replies.js';
+import { upgradeToTls } from './tls-upgrade.js';
 
 export interface SessionSettings {
   hostname: string;
@@ -19,7 +21,18 @@ export interface SessionSettings {
   allowPlainAuthOnLoopback: boolean;
   idleTimeoutMs: number;
   maxErrors: number;
+  /** STARTTLS and implicit TLS alike: a client that does not finish its handshake in time is dropped. */
+  tlsHandshakeTimeoutMs: number;
 }
+
+/** Unread input past which the socket is paused until the session catches up. */
+const INBOX_PAUSE_BYTES = 64 * 1024;
+/** Unsent replies past which no more commands are read: a client that never reads gets nothing more. */
+const OUTPUT_SOFT_LIMIT = 64 * 1024;
+/** Unsent replies past which the client is dropped: a safety net, the soft limit normally stops it first. */
+const OUTPUT_HARD_LIMIT = 1024 * 1024;
+/** Commands answered in a row before other sessions get a turn on the event loop. */
+const COMMANDS_PER_TURN = 64;
 
 export interface SessionContext {
   settings: SessionSettings;
@@ -40,71 +53,115 @@ interface Transaction {
 /**
  * One SMTP conversation on the submission ports. Commands are read and answered strictly in order (PIPELINING
  * just means several arrive at once); decisions about users, quota and storage are the policy's.
+ *
+ * A session never trusts the client to behave: it stops reading while its replies go unread, yields to other
+ * sessions between bursts of commands, bounds the TLS handshake, and frees everything the moment the client
+ * closes or resets, whatever state it is in.
  */
 export class SmtpSession {
+  /** The TCP connection; `socket` is the same one, or the TLS socket over it. */
+  private readonly raw: net.Socket;
   private socket: net.Socket;
+  private detach: () => void = () => undefined;
   private lines: LineReader;
   private data: DataReader | null = null;
+  /** Set when the message being read has ended: the bytes after its terminator (the next pipelined commands). */
+  private dataRest: Buffer | null = null;
   private readonly inbox: Buffer[] = [];
+  private inboxBytes = 0;
   private pumping = false;
+  private waitingForDrain = false;
+  private handshaking = false;
   private closed = false;
+  private peerEnded = false;
+  private secure = false;
   private heloName = '';
+  /** EHLO (not HELO) was used: ESMTP parameters are allowed. */
+  private esmtp = false;
   private user: AuthenticatedUser | null = null;
   private transaction: Transaction | null = null;
   private readonly authExchange = new AuthExchange();
+  /** The store or password work being awaited; a transaction is only released once it has settled. */
+  private inFlight: Promise<unknown> = Promise.resolve();
   private errors = 0;
   private readonly started = Date.now();
   private readonly stats = { messages: 0, recipients: 0, rejected: 0, messageIds: [] as string[] };
   private readonly clientIp: string;
   private readonly clientPort: number;
 
-  constructor(socket: net.Socket, private readonly ctx: SessionContext, private secure: boolean) {
-    this.socket = socket;
-    this.clientIp = normalizeIp(socket.remoteAddress ?? '');
-    this.clientPort = socket.remotePort ?? 0;
+  constructor(raw: net.Socket, private readonly ctx: SessionContext, private readonly implicitTls: boolean) {
+    this.raw = raw;
+    this.socket = raw;
+    this.clientIp = normalizeIp(raw.remoteAddress ?? '');
+    this.clientPort = raw.remotePort ?? 0;
     this.lines = new LineReader(ctx.settings.maxCommandLength);
-    this.attach(socket);
+    raw.setNoDelay(true);
   }
 
-  start(): void {
-    this.send(REPLY.custom(220, '', `${this.ctx.settings.hostname} ESMTP Relais`));
-  }
-
-  /** Refuses the connection outright (connection limit, shutdown). */
-  refuse(reply: Reply): void {
-    this.send({ ...reply, close: true });
+  /** Greets the client, after the handshake on an implicit-TLS port; or refuses it with `refusal` and closes. */
+  async start(refusal?: Reply): Promise<void> {
+    if (this.implicitTls) {
+      if (!(await this.handshake())) return;
+    } else {
+      this.attach(this.raw);
+    }
+    if (refusal) this.send({ ...refusal, close: true });
+    else this.send(REPLY.custom(220, '', `${this.ctx.settings.hostname} ESMTP Relais`));
   }
 
   shutdown(): void {
-    if (!this.closed && !this.pumping && !this.data) this.send(REPLY.shuttingDown);
+    if (this.handshaking) this.abort();
+    else if (!this.closed && !this.pumping && !this.data) this.send(REPLY.shuttingDown);
   }
 
   /** Drops the connection at once: shutdown grace is over. */
   abort(): void {
-    this.socket.destroy();
     this.finish('aborted');
   }
 
+  private async handshake(): Promise<boolean> {
+    const context = this.ctx.secureContext;
+    if (!context) throw new Error('an implicit-TLS listener needs a TLS context');
+    this.handshaking = true;
+    const result = await upgradeToTls(this.raw, context, this.ctx.settings.tlsHandshakeTimeoutMs);
+    this.handshaking = false;
+    if (!result.ok) {
+      this.ctx.logger.info({ event: 'tls_failed', client_ip: this.clientIp, error: result.reason }, 'TLS handshake failed');
+      this.finish('tls-failed');
+      return false;
+    }
+    if (this.closed) {
+      result.socket.destroy();
+      return false;
+    }
+    this.socket = result.socket;
+    this.secure = true;
+    this.attach(result.socket);
+    return true;
+  }
+
   private attach(socket: net.Socket): void {
-    socket.setNoDelay(true);
-    socket.setTimeout(this.ctx.settings.idleTimeoutMs, () => {
-      this.send(REPLY.timeout);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      this.inbox.push(chunk);
-      // A client that floods us without reading replies is paused until we catch up.
-      if (this.inbox.length > 64) socket.pause();
-      void this.pump();
-    });
-    socket.on('error', () => this.finish('error'));
-    socket.on('close', () => this.finish('close'));
-    const onEnd = () => {
-      // The client has said all it will say; what it pipelined before is still answered, then we close.
-      this.peerEnded = true;
-      if (!this.pumping && this.inbox.length === 0) this.closeAfterPeerEnd();
-    };
+    const onData = (chunk: Buffer) => this.receive(chunk);
+    const onEnd = () => this.peerEnd();
+    const onDrain = () => this.drained();
+    const onGone = () => this.finish('close');
+    const onError = () => this.finish('error');
+    socket.setTimeout(this.ctx.settings.idleTimeoutMs, () => this.send(REPLY.timeout));
+    socket.on('data', onData);
+    // With allowHalfOpen, the end of the client's side is only a FIN: the session decides when to close ours.
     socket.on('end', onEnd);
-    // A client may close right after the TLS handshake, before the server-side socket reaches us.
+    socket.on('drain', onDrain);
+    socket.on('close', onGone);
+    socket.on('error', onError);
+    this.detach = () => {
+      socket.setTimeout(0);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('drain', onDrain);
+      socket.removeListener('close', onGone);
+      socket.removeListener('error', onError);
+    };
+    // A client may close right after the TLS handshake, before its end event reaches us.
     if (socket.readableEnded) setImmediate(onEnd);
   }
 
@@ -117,67 +174,120 @@ export class SmtpSession {
     return { version: this.socket.getProtocol() ?? 'TLS', cipher: this.socket.getCipher()?.standardName ?? 'unknown' };
   }
 
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      this.socket.cork();
-      while (!this.closed) {
-        const chunk = this.inbox.shift();
-        if (chunk) {
-          if (this.data) this.feedData(chunk);
-          else this.lines.push(chunk);
-        }
-        if (this.data === null) {
-          const input = this.lines.next();
-          if (input === undefined) {
-            if (this.inbox.length === 0) break;
-            continue;
-          }
-          if (input.kind === 'too-long') {
-            this.reject('(too long)', REPLY.commandTooLong(this.ctx.settings.maxCommandLength));
-            continue;
-          }
-          const work = this.handle(input.line);
-          if (work) {
-            // Replies already written are flushed while we wait on the store or a password hash.
-            this.socket.uncork();
-            await work;
-            this.socket.cork();
-          }
-        } else if (this.dataDone !== null) {
-          const rest = this.dataDone;
-          this.dataDone = null;
-          this.socket.uncork();
-          await this.finishData();
-          this.socket.cork();
-          if (rest.length) this.lines.push(rest);
-        } else if (this.inbox.length === 0) {
-          break;
-        }
-      }
-    } finally {
-      this.pumping = false;
-      if (!this.closed) {
-        this.socket.uncork();
-        if (this.socket.isPaused() && this.inbox.length === 0) this.socket.resume();
-        if (this.peerEnded && this.inbox.length === 0) this.closeAfterPeerEnd();
-      }
-    }
+  private receive(chunk: Buffer): void {
+    if (this.closed) return;
+    this.inbox.push(chunk);
+    this.inboxBytes += chunk.length;
+    // A client that floods us is paused until we catch up; TCP then slows it down.
+    if (this.inboxBytes > INBOX_PAUSE_BYTES) this.socket.pause();
+    void this.pump();
   }
 
-  private dataDone: Buffer | null = null;
-  private peerEnded = false;
+  private takeInbox(): Buffer | undefined {
+    const chunk = this.inbox.shift();
+    if (chunk) this.inboxBytes -= chunk.length;
+    return chunk;
+  }
 
-  private closeAfterPeerEnd(): void {
-    if (this.closed) return;
+  private peerEnd(): void {
+    // The client has said all it will say; what it pipelined before is still answered, then we close.
+    this.peerEnded = true;
+    if (!this.pumping) this.closeIfPeerDone();
+  }
+
+  private closeIfPeerDone(): void {
+    if (this.closed || !this.peerEnded || this.inbox.length > 0 || this.waitingForDrain) return;
     this.socket.end();
     this.finish('server-closed');
   }
 
+  private drained(): void {
+    if (!this.waitingForDrain) return;
+    this.waitingForDrain = false;
+    this.socket.resume();
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping || this.closed || this.handshaking) return;
+    this.pumping = true;
+    let answered = 0;
+    try {
+      this.socket.cork();
+      while (!this.closed) {
+        if (this.socket.writableNeedDrain && this.socket.writableLength > OUTPUT_SOFT_LIMIT) {
+          // The client is not reading its replies: read nothing more from it until it does.
+          this.waitingForDrain = true;
+          this.socket.pause();
+          break;
+        }
+        const step = this.step();
+        if (step === 'idle') break;
+        if (step === 'done') {
+          if (++answered < COMMANDS_PER_TURN) continue;
+          // A long pipelined burst must not starve every other session of the event loop.
+          this.socket.uncork();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        } else {
+          // Replies already written are flushed while we wait on the store or a password hash.
+          this.socket.uncork();
+          this.inFlight = step;
+          await step;
+        }
+        answered = 0;
+        if (!this.closed) this.socket.cork();
+      }
+    } catch (error) {
+      // A defect in one session's handling must not take the process (and every other session) down.
+      this.ctx.logger.error({ event: 'session_error', client_ip: this.clientIp, error: (error as Error).stack ?? String(error) }, 'session failed');
+      this.send({ ...REPLY.localError, close: true });
+      this.finish('error');
+    } finally {
+      this.pumping = false;
+      if (!this.closed) {
+        this.socket.uncork();
+        if (!this.waitingForDrain && this.inboxBytes <= INBOX_PAUSE_BYTES && this.socket.isPaused()) this.socket.resume();
+        this.closeIfPeerDone();
+      }
+    }
+  }
+
+  /**
+   * Does the next piece of work: reads a chunk, answers a command, or finishes a message. Returns a promise
+   * for work that waits (store, password hash, TLS handshake), 'idle' when it needs more bytes.
+   */
+  private step(): 'idle' | 'done' | Promise<void> {
+    if (this.data) {
+      if (this.dataRest === null) {
+        const chunk = this.takeInbox();
+        if (!chunk) return 'idle';
+        this.feedData(chunk);
+        return 'done';
+      }
+      // The message has ended; what followed its terminator are commands, whatever chunks they came in.
+      this.lines.push(this.dataRest);
+      this.dataRest = null;
+      return this.finishData();
+    }
+    const input = this.lines.next();
+    if (input === undefined) {
+      const chunk = this.takeInbox();
+      if (!chunk) return 'idle';
+      this.lines.push(chunk);
+      return 'done';
+    }
+    if (input.kind === 'too-long') {
+      // An over-long response cancels an AUTH exchange: the next line must not be taken as the password.
+      if (this.authExchange.active) this.authExchange.cancel();
+      this.reject('(too long)', REPLY.commandTooLong(this.ctx.settings.maxCommandLength));
+      return 'done';
+    }
+    return this.handle(input.line) ?? 'done';
+  }
+
   private feedData(chunk: Buffer): void {
     const rest = (this.data as DataReader).push(chunk);
-    if (rest !== undefined) this.dataDone = rest;
+    if (rest !== undefined) this.dataRest = rest;
   }
 
   /** Returns a promise only for commands that must wait (AUTH, RCPT, MAIL); the rest answer at once. */
@@ -216,7 +326,8 @@ export class SmtpSession {
       case 'ETRN':
         return this.reject(verb, REPLY.notImplemented);
       default:
-        return this.reject(verb.slice(0, 20) || '(empty)', REPLY.commandUnrecognized);
+        // Never the line itself: after a refused AUTH the client's next lines are its base64 username and password.
+        return this.reject('(unrecognized)', REPLY.commandUnrecognized);
     }
   }
 
@@ -225,6 +336,7 @@ export class SmtpSession {
       return this.reject(verb, REPLY.syntax(`${verb} hostname`));
     }
     this.heloName = name;
+    this.esmtp = verb === 'EHLO';
     await this.abandonTransaction();
     if (verb === 'HELO') return this.send(REPLY.custom(250, '', this.ctx.settings.hostname));
     const lines = [this.ctx.settings.hostname, 'PIPELINING', `SIZE ${this.ctx.settings.maxMessageSize}`, 'ENHANCEDSTATUSCODES', '8BITMIME', 'SMTPUTF8', 'DSN'];
@@ -237,7 +349,7 @@ export class SmtpSession {
     return this.secure || (this.ctx.settings.allowPlainAuthOnLoopback && isLoopback(this.clientIp));
   }
 
-  private startTls(rest: string): Promise<void> | void {
+  private async startTls(rest: string): Promise<void> {
     if (rest.trim()) return this.reject('STARTTLS', REPLY.syntax('STARTTLS'));
     if (this.secure) return this.reject('STARTTLS', REPLY.alreadyTls);
     if (!this.ctx.secureContext) return this.reject('STARTTLS', REPLY.tlsNotAvailable);
@@ -246,30 +358,17 @@ export class SmtpSession {
     // (CVE-2011-0411 and its kin): drop it.
     this.lines.takeRest();
     this.inbox.length = 0;
-    const plain = this.socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('timeout');
-    plain.setTimeout(0);
-    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.ctx.secureContext });
-    return new Promise<void>((resolve) => {
-      const failed = (error: Error) => {
-        this.ctx.logger.info({ event: 'tls_failed', client_ip: this.clientIp, error: error.message }, 'STARTTLS handshake failed');
-        plain.destroy();
-        this.finish('tls-failed');
-        resolve();
-      };
-      secure.once('error', failed);
-      secure.once('secure', () => {
-        secure.removeListener('error', failed);
-        this.socket = secure;
-        this.secure = true;
-        // RFC 3207 4.2: the session starts over, the client must say EHLO again.
-        this.heloName = '';
-        this.lines = new LineReader(this.ctx.settings.maxCommandLength);
-        this.attach(secure);
-        resolve();
-      });
-    });
+    this.inboxBytes = 0;
+    this.socket.uncork();
+    this.detach();
+    // RFC 3207 4.2: the server forgets everything the client said in clear: EHLO, AUTH, a transaction.
+    this.heloName = '';
+    this.esmtp = false;
+    this.user = null;
+    await this.abandonTransaction();
+    this.lines = new LineReader(this.ctx.settings.maxCommandLength);
+    if (!(await this.handshake())) return;
+    // Commands are now read from the TLS socket; the caller corks the new one.
   }
 
   private async auth(rest: string): Promise<void> {
@@ -291,30 +390,46 @@ export class SmtpSession {
       case 'reply':
         return this.reject('AUTH', step.reply);
       case 'malformed':
-        return this.authFailure('', 'malformed');
+        return this.authFailure('', 'malformed', REPLY.authFailed, this.ctx.guard.recordFailure(this.clientIp, ''));
     }
   }
 
   private async checkPassword(username: string, password: string): Promise<void> {
-    const verdict = this.ctx.guard.check(this.clientIp, username);
-    if (!verdict.allowed) return this.blocked(verdict.scope, username);
-    const decision = await this.ctx.policy.authenticate(username, password, this.client);
-    if (this.closed) return;
-    if (!decision.ok) return this.authFailure(username, decision.reply.text, decision.reply);
-    this.ctx.guard.recordSuccess(this.clientIp, username);
+    const admission = await this.ctx.guard.admit(this.clientIp, username);
+    if (!admission.allowed) return this.blocked(admission.scope, username);
+    const permit: AuthPermit = admission.permit;
+    if (this.closed) return permit.cancelled();
+    let decision: Awaited<ReturnType<SubmissionPolicy['authenticate']>>;
+    try {
+      decision = await this.ctx.policy.authenticate(username, password, this.client);
+    } catch (error) {
+      permit.cancelled();
+      throw error;
+    }
+    // The outcome counts even if the client has left: the guess was made.
+    if (decision.ok) permit.succeeded();
+    else if (decision.reply.code < 500) {
+      // A temporary failure (the store is down) says nothing about the password.
+      permit.cancelled();
+      return this.reject('AUTH', decision.reply);
+    }
+    if (this.closed) {
+      if (!decision.ok) permit.failed();
+      return;
+    }
+    if (!decision.ok) return this.authFailure(username, decision.reply.text, decision.reply, permit.failed());
     this.user = decision.value;
     this.ctx.logger.info({ event: 'auth', client_ip: this.clientIp, credential: username, tls: this.tlsInfo()?.version ?? null }, 'authenticated');
     this.send(REPLY.authOk);
   }
 
-  private authFailure(username: string, why: string, reply: Reply = REPLY.authFailed): void {
-    const { ipBlocked, usernameBlocked } = this.ctx.guard.recordFailure(this.clientIp, username);
+  private authFailure(username: string, why: string, reply: Reply, outcome: { ipBlocked: boolean; usernameBlocked: boolean }): void {
     // A stable, flat line for fail2ban: failregex = "event":"auth_failed","client_ip":"<HOST>"
     this.ctx.logger.warn({ event: 'auth_failed', client_ip: this.clientIp, credential: username || null, reason: why }, 'authentication failed');
     this.stats.rejected++;
-    if (ipBlocked || usernameBlocked) {
+    if (outcome.ipBlocked || outcome.usernameBlocked) {
       this.ctx.logger.warn(
-        { event: 'auth_blocked', client_ip: this.clientIp, credential: username || null, scope: ipBlocked ? 'ip' : 'username' },
+        { event: 'auth_blocked', client_ip: this.clientIp, credential: username || null, scope: outcome.ipBlocked ? 'ip' : 'username' },
         'too many authentication failures',
       );
     }
@@ -333,6 +448,7 @@ export class SmtpSession {
     if (this.transaction) return this.reject('MAIL', REPLY.nestedMail, rest);
     const parsed = parseMailFrom(rest, this.ctx.settings.maxMessageSize);
     if (!parsed.ok) return this.reject('MAIL', parsed.reply, rest);
+    if (!this.esmtp && parsed.value.parameters.length) return this.reject('MAIL', REPLY.parametersNeedEhlo, rest);
     const decision = await this.ctx.policy.checkSender(this.user, parsed.value);
     if (this.closed) return;
     if (!decision.ok) return this.reject('MAIL', decision.reply, rest);
@@ -346,10 +462,12 @@ export class SmtpSession {
     if (!transaction) return this.reject('RCPT', REPLY.needMail, rest);
     const parsed = parseRcptTo(rest, transaction.mail.smtputf8);
     if (!parsed.ok) return this.reject('RCPT', parsed.reply, rest);
+    if (!this.esmtp && parsed.value.parameters.length) return this.reject('RCPT', REPLY.parametersNeedEhlo, rest);
     if (transaction.recipients.length >= this.ctx.settings.maxRecipients) {
       return this.reject('RCPT', REPLY.tooManyRecipients(this.ctx.settings.maxRecipients), rest);
     }
     const decision = await this.ctx.policy.addRecipient(this.user, transaction.ticket, parsed.value);
+    // Closed meanwhile: a unit just reserved is released with the transaction, once this has settled.
     if (this.closed) return;
     if (!decision.ok) return this.reject('RCPT', decision.reply, rest);
     transaction.recipients.push(parsed.value);
@@ -386,16 +504,15 @@ export class SmtpSession {
       await this.abandonTransaction();
       return this.reject('DATA', reply);
     }
+    // The transaction stays the session's while the commit runs: if the client leaves now, its quota units are
+    // released only after the commit's outcome is known (a commit in progress may be spending them).
     const accepted = await this.ctx.policy.accept(
       { user, client: this.client, mail: transaction.mail, recipients: transaction.recipients, ticket: transaction.ticket },
       result.body,
     );
-    // The ticket is spent or released either way: the transaction is over.
-    this.transaction = null;
-    if (!accepted.ok) {
-      await this.ctx.policy.abandon(transaction.ticket);
-      return this.reject('DATA', accepted.reply);
-    }
+    if (accepted.ok) this.transaction = null;
+    else await this.abandonTransaction();
+    if (!accepted.ok) return this.reject('DATA', accepted.reply);
     this.stats.messages++;
     this.stats.recipients += transaction.recipients.length;
     if (this.stats.messageIds.length < 100) this.stats.messageIds.push(accepted.value);
@@ -450,7 +567,12 @@ export class SmtpSession {
   }
 
   private send(reply: Reply): void {
-    if (this.closed || this.socket.destroyed) return;
+    if (this.closed || this.handshaking || this.socket.destroyed) return;
+    if (this.socket.writableLength > OUTPUT_HARD_LIMIT) {
+      this.ctx.logger.warn({ event: 'unread_replies', client_ip: this.clientIp, bytes: this.socket.writableLength }, 'client does not read its replies; dropped');
+      this.finish('unread-replies');
+      return;
+    }
     this.socket.write(formatReply(reply));
     if (reply.close) {
       this.socket.end();
@@ -461,10 +583,23 @@ export class SmtpSession {
   private finish(how: string): void {
     if (this.closed) return;
     this.closed = true;
-    void this.abandonTransaction();
     this.inbox.length = 0;
-    if (how !== 'server-closed') this.socket.destroy();
-    else setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.inboxBytes = 0;
+    // Only once the store work in progress has settled: a commit still running may be spending the units.
+    const release = () => this.abandonTransaction();
+    void this.inFlight.then(release, release);
+    const socket = this.socket;
+    const raw = this.raw;
+    if (how === 'server-closed') {
+      // Our last reply is on its way; a client that never reads it does not keep the socket.
+      setTimeout(() => {
+        socket.destroy();
+        raw.destroy();
+      }, 1000).unref();
+    } else {
+      socket.destroy();
+      raw.destroy();
+    }
     this.ctx.logger.info(
       {
         event: 'session',
@@ -482,12 +617,4 @@ export class SmtpSession {
     );
     this.ctx.onClosed(this);
   }
-}
-
-function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
-
-function isLoopback(ip: string): boolean {
-  return ip.startsWith('127.') || ip === '::1';
 }

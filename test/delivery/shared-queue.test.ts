@@ -21,7 +21,7 @@ describe('two relays sharing one PostgreSQL queue', () => {
       overrides: {
         delivery: { enabled: true },
         dns: { servers: w.relay.config.dns.servers },
-        outbound: { port: w.port, ips: [{ address: '127.0.0.14' }, { address: '127.0.0.15' }] },
+        outbound: { port: w.port, ips: [{ address: '127.0.0.14' }, { address: '127.0.0.15' }], allow_private_destinations: true },
         queue: { scan_interval: '50ms' },
       },
     });

@@ -23,7 +23,8 @@ describe('submission with real clients', () => {
   let sender: { username: string; password: string };
 
   before(async () => {
-    t = await startTestRelay();
+    // The Received test below checks the credential is named when the operator asks (off by default).
+    t = await startTestRelay({ overrides: { submission: { received_shows_credential: true } } });
     sender = await t.addSender(1000);
   });
   after(() => t.stop());

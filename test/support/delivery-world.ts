@@ -92,6 +92,8 @@ export async function startDeliveryWorld(options: {
         ips: (options.outboundIps ?? ['127.0.0.11', '127.0.0.12', '127.0.0.13']).map((address) => ({ address, ehlo: `out-${address.split('.')[3]}.relay.test` })),
         timeouts: { connect: '3s', greeting: '5s', command: '5s', data_end: '5s' },
         idle_connection_timeout: '200ms',
+        // Every receiver of this world is on 127.0.0.x, reached through its MX: a private destination.
+        allow_private_destinations: true,
         ...overrides.outbound,
       },
       queue: { scan_interval: '50ms', ...overrides.queue },

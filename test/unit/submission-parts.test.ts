@@ -45,10 +45,18 @@ test('trace headers go on top; Message-ID and Date only when missing; headerless
   assert.ok(!kept.includes('Message-ID: <Q1'));
 });
 
-test('auth guard: per-IP limit, cool-down, and a username under attack still open to its known addresses', () => {
+const guardOptions = { maxFailuresPerIp: 3, maxFailuresPerUser: 4, failureWindowMs: 60_000, blockForMs: 600_000, maxParallelPerIp: 2 };
+
+async function permitFor(guard: AuthGuard, ip: string, username: string) {
+  const admission = await guard.admit(ip, username);
+  if (!admission.allowed) throw new Error(`${ip} refused`);
+  return admission.permit;
+}
+
+test('auth guard: per-IP limit, cool-down, and a username under attack still open to its known addresses', async () => {
   const clock = new ManualClock(0);
-  const guard = new AuthGuard({ maxFailuresPerIp: 3, maxFailuresPerUser: 4, failureWindowMs: 60_000, blockForMs: 600_000 }, clock);
-  guard.recordSuccess('10.0.0.1', 'alice');
+  const guard = new AuthGuard(guardOptions, clock);
+  (await permitFor(guard, '10.0.0.1', 'alice')).succeeded();
   for (let i = 0; i < 2; i++) assert.deepEqual(guard.recordFailure('10.9.9.9', 'alice'), { ipBlocked: false, usernameBlocked: false });
   assert.equal(guard.recordFailure('10.9.9.9', 'alice').ipBlocked, true);
   assert.equal(guard.check('10.9.9.9').allowed, false);
@@ -58,4 +66,38 @@ test('auth guard: per-IP limit, cool-down, and a username under attack still ope
   clock.advance(600_001);
   assert.equal(guard.check('10.9.9.9').allowed, true);
   assert.equal(guard.check('10.7.7.7', 'alice').allowed, true);
+});
+
+test('auth guard: checks in flight count, so parallel guesses get no more tries than serial ones', async () => {
+  const guard = new AuthGuard({ ...guardOptions, maxFailuresPerIp: 5, maxParallelPerIp: 2 }, new ManualClock(0));
+  const admissions = Array.from({ length: 40 }, () => guard.admit('10.6.6.6', 'bob'));
+  let running = 0;
+  let peak = 0;
+  let guesses = 0;
+  let refused = 0;
+  await Promise.all(
+    admissions.map(async (pending) => {
+      const admission = await pending;
+      if (!admission.allowed) return void refused++;
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setImmediate(r));
+      running--;
+      guesses++;
+      admission.permit.failed();
+    }),
+  );
+  assert.equal(guesses, 5);
+  assert.equal(refused, 35);
+  assert.equal(peak, 2);
+});
+
+test('auth guard: a valid login clears the username, not the address', async () => {
+  const guard = new AuthGuard({ ...guardOptions, maxFailuresPerIp: 3, maxFailuresPerUser: 100 }, new ManualClock(0));
+  for (let round = 0; round < 2; round++) {
+    (await permitFor(guard, '10.5.5.5', 'victim')).failed();
+    (await permitFor(guard, '10.5.5.5', 'own')).succeeded();
+  }
+  assert.equal((await permitFor(guard, '10.5.5.5', 'victim')).failed().ipBlocked, true);
+  assert.equal((await guard.admit('10.5.5.5', 'own')).allowed, false);
 });

@@ -3,7 +3,7 @@ import type { RelaisConfig } from '../../config/schema.js';
 import { parseEndpoint } from '../../submission/listeners.js';
 import type { Credential } from '../../store/records.js';
 import { command, withServices, type CommonOptions } from '../context.js';
-import { isoOrNull, printFields, printJson, printTable, when } from '../output.js';
+import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
 /** What a customer needs to configure a mail client: the server name and the ports with their TLS modes. */
 export function connectionSettings(config: RelaisConfig): { server: string; ports: { port: number; tls: string; service: string }[] } {
@@ -34,7 +34,7 @@ function credentialJson(c: Credential) {
 function printNewPassword(config: RelaisConfig, username: string, password: string, customer: string, json: boolean | undefined, what: string) {
   const settings = connectionSettings(config);
   if (json) return printJson({ server: settings.server, ports: settings.ports, username, password, customer });
-  process.stdout.write(`${what} for customer "${customer}". Give these to the customer:\n\n`);
+  printLine(`${what} for customer "${customer}". Give these to the customer:\n`);
   printFields([
     ['Server', settings.server],
     ['Ports', settings.ports.map((p) => `${p.port} (${p.tls})`).join(', ')],
@@ -53,7 +53,7 @@ export function registerAccountCommands(program: Command): void {
       await withServices(options, async ({ accounts }) => {
         const c = await accounts.addCustomer(name, options.email);
         if (options.json) printJson({ name: c.name, email: c.email, created_at: isoOrNull(c.createdAt) });
-        else process.stdout.write(`customer "${c.name}" added (${c.email})\n`);
+        else printLine(`customer "${c.name}" added (${c.email})`);
       });
     });
   command(customer, 'list', 'list customers').action(async (options: CommonOptions) => {
@@ -110,7 +110,7 @@ export function registerAccountCommands(program: Command): void {
         ['Sent (window)', usage.sent],
         ['Plans', plans.length ? '' : 'none'],
       ]);
-      for (const p of plans) process.stdout.write(`  ${p.quota} per window, ${when(p.startsAt)} to ${when(p.endsAt)}\n`);
+      for (const p of plans) printLine(`  ${p.quota} per window, ${when(p.startsAt)} to ${when(p.endsAt)}`);
     });
   });
   for (const [verb, enabled] of [['disable', false], ['enable', true]] as const) {
@@ -119,7 +119,7 @@ export function registerAccountCommands(program: Command): void {
         await withServices(options, async ({ accounts }) => {
           const c = await accounts.setEnabled(username, enabled);
           if (options.json) printJson(credentialJson(c));
-          else process.stdout.write(`credential "${c.username}" ${enabled ? 'enabled' : 'disabled'}\n`);
+          else printLine(`credential "${c.username}" ${enabled ? 'enabled' : 'disabled'}`);
         });
       },
     );

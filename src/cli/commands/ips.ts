@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { IpPool } from '../../delivery/ip-pool.js';
 import { command, withServices, type CommonOptions } from '../context.js';
-import { isoOrNull, printJson, printTable, when } from '../output.js';
+import { isoOrNull, printJson, printLine, printTable, when } from '../output.js';
 
 export function registerIpCommands(program: Command): void {
   const ip = program.command('ip').description('the outbound IP pool');
@@ -30,7 +30,7 @@ export function registerIpCommands(program: Command): void {
         ['ADDRESS', 'EHLO', 'STATE', 'SENT 24H', 'LAST ERROR'],
         rows.map((r) => [r.address, r.ehlo, r.state, r.sent_24h, r.last_error ? `${when(Date.parse(r.last_error_at as string))} ${r.last_error}` : '-']),
       );
-      for (const r of rows) for (const a of r.avoided_for) process.stdout.write(`  ${r.address} avoided for ${a.destination} until ${a.until} (${a.reason ?? ''})\n`);
+      for (const r of rows) for (const a of r.avoided_for) printLine(`  ${r.address} avoided for ${a.destination} until ${a.until} (${a.reason ?? ''})`);
     });
   });
 }

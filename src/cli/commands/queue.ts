@@ -6,7 +6,7 @@ import { wantsNotice } from '../../dsn/notice-policy.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
 import { command, withServices, type CommonOptions } from '../context.js';
-import { isoOrNull, printFields, printJson, printTable, when } from '../output.js';
+import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
 const STATES: RecipientState[] = ['queued', 'deferred', 'delivered', 'failed'];
 
@@ -135,7 +135,7 @@ export function registerQueueCommands(program: Command): void {
         }
         await store.delivery.deleteMessage(id, notice);
         if (options.json) return printJson({ id, deleted: true, notice: notice?.id ?? null });
-        process.stdout.write(`message ${id} deleted${notice ? `; failure notice ${notice.id} queued to ${message.mailFrom}` : ''}\n`);
+        printLine(`message ${id} deleted${notice ? `; failure notice ${notice.id} queued to ${message.mailFrom}` : ''}`);
       });
     });
 

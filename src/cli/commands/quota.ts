@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describeWindow } from '../../shared/time-format.js';
 import { command, withServices, type CommonOptions } from '../context.js';
-import { isoOrNull, printFields, printJson, printTable, when } from '../output.js';
+import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
 export function registerQuotaCommands(program: Command): void {
   const plan = program.command('plan').description('plans: quota per sliding window over a period; active plans add up');
@@ -20,7 +20,7 @@ export function registerQuotaCommands(program: Command): void {
           start: options.start,
         });
         if (options.json) return printJson({ credential: options.credential, quota: p.quota, starts_at: isoOrNull(p.startsAt), ends_at: isoOrNull(p.endsAt) });
-        process.stdout.write(`plan added to "${options.credential}": ${p.quota} per window, ${when(p.startsAt)} to ${when(p.endsAt)}\n`);
+        printLine(`plan added to "${options.credential}": ${p.quota} per window, ${when(p.startsAt)} to ${when(p.endsAt)}`);
       });
     });
   command(plan, 'list', 'list a credential\'s plans')
