@@ -27,7 +27,8 @@ try {
   // Expected problems (bad input, bad config) are one line; anything else too, but marked as unexpected.
   const known = error instanceof InputError || error instanceof ConfigError;
   const message = (error as Error).message ?? String(error);
-  // Messages quote what was typed and what was stored: escaped, keeping only the line breaks of a list of problems.
-  process.stderr.write(`relais: ${known ? '' : 'error: '}${message.split('\n').map(escapeForDisplay).join('\n')}\n`);
+  // Messages quote what was typed and what was stored: escaped, so one line, except a configuration's list of problems.
+  const text = error instanceof ConfigError ? message.split('\n').map(escapeForDisplay).join('\n') : escapeForDisplay(message);
+  process.stderr.write(`relais: ${known ? '' : 'error: '}${text}\n`);
   process.exit(known ? 1 : 2);
 }

@@ -1,4 +1,4 @@
-import type net from 'node:net';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import type tls from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
@@ -185,7 +185,8 @@ function connect(target: Target, source: OutboundIp, tlsMode: 'require' | 'oppor
     requireTLS: tlsMode === 'require',
     opportunisticTLS: tlsMode === 'opportunistic',
     // Opportunistic TLS does not verify the certificate (RFC 7435); verification comes with DANE/MTA-STS.
-    tls: { rejectUnauthorized: false, servername: target.name.replace(/\.$/, '') },
+    // SNI carries host names only (RFC 6066 3): a route or literal written as an IP address sends none.
+    tls: { rejectUnauthorized: false, servername: net.isIP(target.name) ? undefined : target.name.replace(/\.$/, '') },
     connectionTimeout: timeouts.connect,
     greetingTimeout: timeouts.greeting,
     socketTimeout: timeouts.command,

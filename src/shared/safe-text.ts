@@ -41,14 +41,15 @@ export function escapeJsonText(json: string): string {
 export const MAX_REMOTE_TEXT = 1000;
 
 /**
- * Remote text as Relais keeps it: one line (line breaks of any kind, bare CR included, and tabs become one space), every
- * other unsafe character a visible escape, at most `max` characters. Applied where the text enters (the SMTP
- * client) and again where it is written into a notice, so text stored before this rule is safe too.
+ * Remote text as Relais keeps it: one line (line breaks of any kind, bare CR included, and tabs become one
+ * space), every other unsafe character a visible escape, at most `max` characters (a cut one ends with "...").
+ * Applied where the text enters (the SMTP client) and again where it is written into a notice, so text stored
+ * before this rule is safe too.
  */
 export function safeLine(text: string, max = MAX_REMOTE_TEXT): string {
   const line = escapeForDisplay(text.replace(/[\r\n\t]+/g, ' ')).trim();
   if (line.length <= max) return line;
-  let cut = line.slice(0, max);
+  let cut = line.slice(0, max - 3);
   // Never leave half of a surrogate pair, which would be an invalid character in UTF-8 output.
   if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
   return `${cut}...`;

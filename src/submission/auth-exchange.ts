@@ -32,7 +32,7 @@ export class AuthExchange {
     // A new AUTH abandons any conversation left half-way, so no stale prompt can take the next line.
     this.waiting = null;
     const [mechanism = '', given] = args.trim().split(/\s+/);
-    // RFC 4954 4: an empty initial response is sent as "=", which "" must not be confused with (no response).
+    // RFC 4954 4: "=" is how a client sends an empty initial response; no argument at all means none (a prompt).
     const initial = given === '=' ? '' : given;
     switch (mechanism.toUpperCase()) {
       case 'PLAIN':
@@ -62,7 +62,8 @@ export class AuthExchange {
       case 'login-password': {
         const password = decodeBase64(line);
         if (password === undefined) return { kind: 'reply', reply: REPLY.authUndecodable };
-        // Asked for the password all the same, so an empty username (AUTH LOGIN =) looks like any failure.
+        // An empty username (AUTH LOGIN =) or password matches no credential; the password was still asked for,
+        // so the exchange looks like any other failed login.
         if (waiting.username === '' || password === '') return { kind: 'malformed' };
         return { kind: 'credentials', username: waiting.username, password };
       }

@@ -9,6 +9,8 @@ export interface MailArgs {
   smtputf8: boolean;
   ret: 'FULL' | 'HDRS' | null;
   envid: string | null;
+  /** Keywords of the parameters given (upper-case, in order): a session opened with HELO may have none. */
+  parameters: string[];
 }
 
 export interface RcptArgs {
@@ -18,6 +20,8 @@ export interface RcptArgs {
   notify: string | null;
   /** ORCPT as given: addr-type;xtext. */
   orcpt: string | null;
+  /** Keywords of the parameters given (upper-case, in order): a session opened with HELO may have none. */
+  parameters: string[];
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; reply: Reply };
@@ -169,10 +173,11 @@ function checkPath(path: string, smtputf8: boolean, bad: Reply): Parsed<{ addres
   if (/[^\x00-\x7f]/.test(path) && !smtputf8) return fail(REPLY.needUtf8);
   const decoded = smtputf8 ? decodeUtf8(path) : path;
   if (decoded === undefined) return fail(bad);
-  // A source route (<@a,@b:user@c>) is obsolete (RFC 5321 4.1.2): keep only the mailbox, once it is known to
-  // hold no control characters.
-  const address = decoded.startsWith('@') && routeEnd(decoded) > 0 ? decoded.slice(routeEnd(decoded) + 1) : decoded;
   if (C1_CONTROL.test(decoded)) return fail(REPLY.controlInAddress);
+  // A source route (<@a,@b:user@c>) is obsolete (RFC 5321 4.1.2): keep only the mailbox. Only after the checks
+  // above, so a route cannot smuggle what the mailbox may not hold.
+  const routeColon = decoded.startsWith('@') ? routeEnd(decoded) : -1;
+  const address = routeColon > 0 ? decoded.slice(routeColon + 1) : decoded;
   const mailbox = checkMailbox(address, smtputf8);
   if (!mailbox.ok) return fail(mailbox.why === 'literal' && bad === REPLY.badRecipient ? REPLY.badAddressLiteral : bad);
   return { ok: true, value: { address, domain: mailbox.domain } };
@@ -181,9 +186,10 @@ function checkPath(path: string, smtputf8: boolean, bad: Reply): Parsed<{ addres
 export function parseMailFrom(rest: string, maxSize: number): Parsed<MailArgs> {
   const split = splitPath(rest, 'FROM');
   if (!split) return fail(REPLY.syntax('MAIL FROM:<address> [parameters]'));
-  const value: MailArgs = { address: '', size: null, body: null, smtputf8: false, ret: null, envid: null };
+  const value: MailArgs = { address: '', size: null, body: null, smtputf8: false, ret: null, envid: null, parameters: [] };
   for (const param of split.params) {
     const [key, arg] = splitParam(param);
+    value.parameters.push(key);
     switch (key) {
       case 'SIZE':
         if (arg === undefined || !/^\d{1,15}$/.test(arg)) return fail(REPLY.badParameter('SIZE'));
@@ -226,9 +232,10 @@ export function parseRcptTo(rest: string, smtputf8: boolean): Parsed<RcptArgs> {
   if (!split) return fail(REPLY.syntax('RCPT TO:<address> [parameters]'));
   const checked = checkPath(split.path, smtputf8, REPLY.badRecipient);
   if (!checked.ok) return checked;
-  const value: RcptArgs = { ...checked.value, notify: null, orcpt: null };
+  const value: RcptArgs = { ...checked.value, notify: null, orcpt: null, parameters: [] };
   for (const param of split.params) {
     const [key, arg] = splitParam(param);
+    value.parameters.push(key);
     switch (key) {
       case 'NOTIFY': {
         const values = (arg ?? '').toUpperCase().split(',');

@@ -65,7 +65,7 @@ export class RelayPolicy implements SubmissionPolicy {
   async addRecipient(user: AuthenticatedUser, ticket: TransactionTicket, rcpt: RcptArgs): Promise<Decision<void>> {
     // Before the quota: a refused literal must not hold a unit. Delivery checks again (MX answers, older queues).
     const literal = addressLiteral(rcpt.domain);
-    if (literal === '') return { ok: false, reply: REPLY.custom(501, '5.1.3', `Bad address literal ${rcpt.domain}; write [192.0.2.1] or [IPv6:2001:db8::1]`) };
+    if (literal === '') return { ok: false, reply: REPLY.badAddressLiteral };
     const range = literal && !this.deps.allowPrivateDestinations ? nonPublicRange(literal) : null;
     if (range) return { ok: false, reply: REPLY.custom(550, '5.7.1', `Delivery to private or loopback address ${rcpt.domain} is not allowed (${range} range)`) };
     try {

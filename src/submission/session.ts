@@ -498,6 +498,7 @@ export class SmtpSession {
     const settings = this.ctx.settings;
     let reply: Reply | undefined;
     if (result.tooBig) reply = REPLY.messageTooBig(settings.maxMessageSize);
+    else if (result.nul) reply = REPLY.nulInData;
     else if (result.bareNewline && settings.rejectBareNewlines) reply = REPLY.bareNewline;
     else if (result.longLine) reply = REPLY.dataLineTooLong(settings.maxLineLength);
     if (reply) {

@@ -346,3 +346,27 @@ describe('hostile clients: protocol state', () => {
     client.close();
   });
 });
+
+describe('hostile clients: message content', () => {
+  let t: TestRelay;
+  let sender: { username: string; password: string };
+
+  before(async () => {
+    t = await startTestRelay();
+    sender = await t.addSender(100);
+  });
+  after(() => t.stop());
+
+  test('a NUL byte in DATA gets 550 5.6.0 and nothing is queued; the session goes on', async () => {
+    const client = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true });
+    assert.match(await client.login(sender.username, sender.password), /^235 /);
+    const before = await t.relay.store.countMessages();
+    await client.command('MAIL FROM:<a@customer.test>');
+    await client.command('RCPT TO:<b@example.test>');
+    assert.match(await client.command('DATA'), /^354 /);
+    assert.match(await client.command('Subject: nul\r\n\r\nbefore\x00after\r\n.'), /^550 5\.6\.0 /);
+    assert.equal(await t.relay.store.countMessages(), before);
+    assert.match(await client.command('NOOP'), /^250 /);
+    client.close();
+  });
+});

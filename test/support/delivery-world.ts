@@ -62,6 +62,8 @@ export async function startDeliveryWorld(options: {
   store?: StoreKind;
   /** The system clock instead of a manual one: for tests that run the CLI (its own process, real time) alongside. */
   systemClock?: boolean;
+  /** Domains sent through a fixed route (config `routes`) to a receiver's address on the world's port, not by MX. */
+  routedDomains?: Record<string, string>;
 }): Promise<DeliveryWorld> {
   const mailboxSpec: ReceiverSpec = { address: '127.0.0.29', name: 'mx.customer.test' };
   const specs = [...options.receivers, mailboxSpec];
@@ -97,6 +99,10 @@ export async function startDeliveryWorld(options: {
         ...overrides.outbound,
       },
       queue: { scan_interval: '50ms', ...overrides.queue },
+      routes: {
+        ...Object.fromEntries(Object.entries(options.routedDomains ?? {}).map(([domain, address]) => [domain, `${address}:${port}`])),
+        ...overrides.routes,
+      },
     },
   });
   const sender = await relay.addSender(100_000);
@@ -154,7 +160,8 @@ export async function parseNotice(raw: Buffer): Promise<{ mail: ParsedMail; stat
     .filter((block) => block.trim())
     .map((block) => {
       const fields: Record<string, string> = {};
-      for (const line of block.split(/\r?\n/)) {
+      // A folded field (RFC 5322 2.2.3) goes on over lines that start with white space: unfold before reading.
+      for (const line of block.replace(/\r?\n(?=[ \t])/g, '').split(/\r?\n/)) {
         const colon = line.indexOf(':');
         if (colon > 0) fields[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
       }

@@ -98,9 +98,10 @@ test('envelope parser: any dot-atom or quoted local part is accepted and kept as
     fc.property(local, domain, (localPart, domainName) => {
       const address = `${localPart}@${domainName}`;
       const rcpt = parseRcptTo(`TO:<${address}> NOTIFY=NEVER`, false);
-      assert.deepEqual(rcpt, { ok: true, value: { address, domain: domainName, notify: 'NEVER', orcpt: null } });
+      assert.deepEqual(rcpt, { ok: true, value: { address, domain: domainName, notify: 'NEVER', orcpt: null, parameters: ['NOTIFY'] } });
       const mail = parseMailFrom(`FROM:<${address}> SIZE=10`, 1000);
       assert.ok(mail.ok && mail.value.address === address && mail.value.size === 10, JSON.stringify(mail));
+      assert.deepEqual(mail.value.parameters, ['SIZE']);
     }),
     { numRuns: RUNS },
   );

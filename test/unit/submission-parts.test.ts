@@ -8,7 +8,7 @@ import { decodePlain } from '../../src/submission/sasl.js';
 
 test('MAIL FROM parameters', () => {
   const ok = parseMailFrom('FROM:<a@b.test> SIZE=100 BODY=8BITMIME RET=full ENVID=abc+2B SMTPUTF8', 1000);
-  assert.deepEqual(ok, { ok: true, value: { address: 'a@b.test', size: 100, body: '8BITMIME', smtputf8: true, ret: 'FULL', envid: 'abc+2B' } });
+  assert.deepEqual(ok, { ok: true, value: { address: 'a@b.test', size: 100, body: '8BITMIME', smtputf8: true, ret: 'FULL', envid: 'abc+2B', parameters: ['SIZE', 'BODY', 'RET', 'ENVID', 'SMTPUTF8'] } });
   const nullSender = parseMailFrom('FROM:<>', 1000);
   assert.ok(nullSender.ok && nullSender.value.address === '');
   const utf8 = parseMailFrom(`FROM:<${Buffer.from('jos\u00e9@b.test').toString('latin1')}> SMTPUTF8`, 1000);
@@ -19,7 +19,7 @@ test('MAIL FROM parameters', () => {
 
 test('RCPT TO parameters and domain', () => {
   const ok = parseRcptTo('TO:<User@Example.TEST> NOTIFY=success,failure ORCPT=rfc822;User@Example.TEST', false);
-  assert.deepEqual(ok, { ok: true, value: { address: 'User@Example.TEST', domain: 'example.test', notify: 'SUCCESS,FAILURE', orcpt: 'rfc822;User@Example.TEST' } });
+  assert.deepEqual(ok, { ok: true, value: { address: 'User@Example.TEST', domain: 'example.test', notify: 'SUCCESS,FAILURE', orcpt: 'rfc822;User@Example.TEST', parameters: ['NOTIFY', 'ORCPT'] } });
   const never = parseRcptTo('TO:<a@b.test> NOTIFY=NEVER,DELAY', false);
   assert.ok(!never.ok);
   const literal = parseRcptTo('TO:<a@[127.0.0.1]>', false);
