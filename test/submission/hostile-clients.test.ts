@@ -77,42 +77,26 @@ describe('hostile clients: connection slots', () => {
   test('clients that leave at any point of the TLS handshake free their slot at once', async () => {
     const port = t.port('submission');
     const smtps = t.port('smtps');
+    /** A connection that has been told 220 to its STARTTLS and may now start its handshake. */
+    const readyForTls = async (address: string) => {
+      const s = await connect(port, address);
+      await readUntil(s, /^220 /m);
+      s.write('EHLO x\r\nSTARTTLS\r\n');
+      await readUntil(s, /220 2\.0\.0/);
+      return s;
+    };
     const attacks: ((address: string) => Promise<void>)[] = [
-      // banner, STARTTLS, 220, then FIN (the published attack)
-      async (address) => {
-        const s = await connect(port, address);
-        await readUntil(s, /^220 /m);
-        s.write('EHLO x\r\nSTARTTLS\r\n');
-        await readUntil(s, /220 2\.0\.0/);
-        s.end();
-      },
+      // FIN right after the 220 (the published attack)
+      async (address) => void (await readyForTls(address)).end(),
       // the same with a reset instead of a FIN
-      async (address) => {
-        const s = await connect(port, address);
-        await readUntil(s, /^220 /m);
-        s.write('STARTTLS\r\n');
-        await readUntil(s, /220 2\.0\.0/);
-        s.resetAndDestroy();
-      },
+      async (address) => void (await readyForTls(address)).resetAndDestroy(),
       // half a ClientHello, then FIN
-      async (address) => {
-        const s = await connect(port, address);
-        await readUntil(s, /^220 /m);
-        s.write('STARTTLS\r\n');
-        await readUntil(s, /220 2\.0\.0/);
-        s.end(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
-      },
+      async (address) => void (await readyForTls(address)).end(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])),
       // implicit TLS: connect and leave without a handshake
-      async (address) => {
-        const s = await connect(smtps, address);
-        s.end();
-      },
+      async (address) => void (await connect(smtps, address)).end(),
       // a full handshake, then FIN before reading the banner
       async (address) => {
-        const s = await connect(port, address);
-        await readUntil(s, /^220 /m);
-        s.write('STARTTLS\r\n');
-        await readUntil(s, /220 2\.0\.0/);
+        const s = await readyForTls(address);
         s.removeAllListeners('data');
         const secure = tls.connect({ socket: s, rejectUnauthorized: false });
         secure.on('error', () => undefined);
