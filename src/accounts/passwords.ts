@@ -29,9 +29,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
 // No 0/O, 1/l/I: customers copy these from a sheet into a mail client.
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
-/** 22 characters from 57 symbols: about 128 bits of entropy. */
+/**
+ * 22 characters from 57 symbols: about 128 bits of entropy. Always with an upper-case letter, a lower-case letter
+ * and a digit, because some applications' settings forms insist on them; drawing again until the classes are all
+ * there keeps every acceptable password equally likely.
+ */
 export function generatePassword(length = 22): string {
-  let out = '';
-  for (let i = 0; i < length; i++) out += ALPHABET[crypto.randomInt(ALPHABET.length)];
-  return out;
+  for (;;) {
+    let out = '';
+    for (let i = 0; i < length; i++) out += ALPHABET[crypto.randomInt(ALPHABET.length)];
+    if (/[A-Z]/.test(out) && /[a-z]/.test(out) && /[0-9]/.test(out)) return out;
+  }
 }
