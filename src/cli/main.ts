@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { InputError } from '../accounts/validation.js';
 import { ConfigError } from '../config/load.js';
@@ -11,8 +12,18 @@ import { registerServerCommands } from './commands/server.js';
 
 const program = new Command('relais')
   .description('Relais: multi-tenant outbound SMTP relay')
+  .version(packageVersion(), '-V, --version', 'print the version')
+  .option('-c, --config <file>', 'configuration file (or RELAIS_CONFIG)')
+  .option('--json', 'print JSON')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text) });
+
+// `relais --config FILE queue list` and `relais queue list --config FILE` mean the same.
+program.hook('preAction', (root, action) => {
+  for (const [key, value] of Object.entries(root.opts())) {
+    if (value !== undefined && action.getOptionValue(key) === undefined) action.setOptionValue(key, value);
+  }
+});
 
 registerServerCommands(program);
 registerAccountCommands(program);
@@ -31,4 +42,10 @@ try {
   const text = error instanceof ConfigError ? message.split('\n').map(escapeForDisplay).join('\n') : escapeForDisplay(message);
   process.stderr.write(`relais: ${known ? '' : 'error: '}${text}\n`);
   process.exit(known ? 1 : 2);
+}
+
+function packageVersion(): string {
+  // src/cli/main.ts and dist/cli/main.js both sit two folders below package.json.
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
 }

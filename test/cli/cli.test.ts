@@ -19,6 +19,19 @@ describe('relais CLI', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  test('global options work before or after the command; --version prints the version', async () => {
+    const before = await runCli(['--config', config, '--json', 'customer', 'list']);
+    const after = await runCli(['customer', 'list', '--json', '--config', config]);
+    assert.equal(before.code, 0, before.stderr);
+    assert.deepEqual(JSON.parse(before.stdout), JSON.parse(after.stdout));
+    const nested = await runCli(['--config', config, 'queue', 'list']);
+    assert.equal(nested.code, 0, nested.stderr);
+    const version = await runCli(['--version']);
+    assert.equal(version.code, 0, version.stderr);
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(version.stdout.trim(), pkg.version);
+  });
+
   test('customer add and list, text and --json', async () => {
     const added = await relais('customer', 'add', 'Boulangerie Dupont', '--email', 'contact@dupont.test');
     assert.equal(added.code, 0, added.stderr);
