@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -41,6 +41,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.ok(await listening(port));
+      // The banner's hint runs as printed, from the checkout, against this relay's store.
+      const hint = /^ {2}(\.\/relais .*) customer add "Example Co" --email admin@example\.com$/m.exec(output)?.[1];
+      assert.equal(hint, `./relais --config ${configFile}`);
+      const added = spawnSync('sh', ['-c', `${hint} customer add "Example Co" --email admin@example.com && ${hint} customer list --json`], { cwd: ROOT });
+      assert.equal(added.status, 0, added.stderr.toString());
+      assert.match(added.stdout.toString(), /"name":\s*"Example Co"/);
+      assert.ok(fs.existsSync(path.join(dir, 'relais.db')));
       npm.kill(signal);
       const stopDeadline = Date.now() + 20_000;
       while (await listening(port)) {

@@ -3,20 +3,22 @@ import { configPath, loadConfig } from '../../config/load.js';
 import { startRelay } from '../../relay.js';
 import { redactUrl } from '../../store/postgres-database.js';
 import { command, readConfig, type CommonOptions } from '../context.js';
+import { commandHint } from '../invocation.js';
 import { printJson } from '../output.js';
 
 export function registerServerCommands(program: Command): void {
   command(program, 'start', 'start the relay: submission listeners on the configured addresses').action(async (options: CommonOptions) => {
     const config = readConfig(options);
     const relay = await startRelay(config);
+    const hint = commandHint(configPath(options.config));
     const lines = [
       `Relais is running as ${config.hostname}, store ${redactUrl(config.store.url)}`,
       ...relay.listeners.map((l) => `  ${l.kind.padEnd(10)} ${l.address}:${l.port} (${l.tls})`),
       relay.tls.generated ? `  generated a self-signed TLS certificate: ${relay.tls.cert}` : `  TLS certificate: ${relay.tls.cert}`,
       'Create a first credential (in another terminal):',
-      '  npx relais customer add "Example Co" --email admin@example.com',
-      '  npx relais credential add --customer "Example Co"',
-      '  npx relais plan add --credential USERNAME --quota 1000',
+      `  ${hint} customer add "Example Co" --email admin@example.com`,
+      `  ${hint} credential add --customer "Example Co"`,
+      `  ${hint} plan add --credential USERNAME --quota 1000`,
     ];
     process.stderr.write(`${lines.join('\n')}\n`);
     let stopping = false;
