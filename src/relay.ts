@@ -30,8 +30,8 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export async function openServices(config: RelaisConfig, clock: Clock = systemClock): Promise<Services> {
-  const store = await Store.open(config.store.url, clock.now());
+export async function openServices(config: RelaisConfig, clock: Clock = systemClock, options: { create?: boolean } = {}): Promise<Services> {
+  const store = await Store.open(config.store.url, clock.now(), options);
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   return { config, clock, store, accounts, quota, close: () => store.close() };

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { DeliveryQueue } from './delivery-queue.js';
 import {
   CREDENTIAL_SELECT,
@@ -33,6 +35,13 @@ import type {
 /** A uniqueness rule was broken (duplicate customer name or username): the caller's input is at fault. */
 export class StoreConflict extends Error {}
 
+/** The SQLite store a command was pointed at does not exist (and the command may not create it). */
+export class StoreNotFound extends Error {
+  constructor(readonly file: string) {
+    super(`no store at ${file}`);
+  }
+}
+
 /**
  * The one place with SQL. Operations are named for what the business needs; the same code runs on SQLite
  * and PostgreSQL through the SqlDatabase drivers, and the same contract tests run against both.
@@ -44,7 +53,15 @@ export class Store {
     this.delivery = new DeliveryQueue(db);
   }
 
-  static async open(url: string, now: number): Promise<Store> {
+  /**
+   * `create: false` is for every command but `start` and `init`: a command run from the wrong directory, or
+   * without the relay's configuration, must not leave a new empty SQLite store behind and print "(none)".
+   */
+  static async open(url: string, now: number, options: { create?: boolean } = {}): Promise<Store> {
+    if (options.create === false && url.startsWith('sqlite:')) {
+      const file = url.slice('sqlite:'.length);
+      if (file !== ':memory:' && !fs.existsSync(file)) throw new StoreNotFound(path.resolve(file));
+    }
     const db = await openDatabase(url);
     try {
       await migrate(db, now);

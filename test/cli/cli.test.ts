@@ -10,12 +10,31 @@ describe('relais CLI', () => {
   let config: string;
   const relais = (...args: string[]) => runCli([...args, '--config', config]);
 
-  before(() => {
+  before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-cli-'));
     config = writeConfig(
       dir,
       ['hostname: smtp.provider.test', `data_dir: ${dir}`, 'listen: { submission: ["0.0.0.0:587"], smtps: ["0.0.0.0:465"], smtp: ["0.0.0.0:2525"] }'].join('\n'),
     );
+    // Only start and init create a store; the commands below work on it.
+    const init = await relais('init');
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stdout, new RegExp(`store ready: sqlite:${dir}/relais.db`));
+  });
+
+  test('a command pointed at no store fails with one line naming it, and creates nothing', async () => {
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-cli-elsewhere-'));
+    try {
+      const result = await runCli(['customer', 'list'], { RELAIS_CONFIG: '' }, elsewhere);
+      assert.equal(result.code, 1);
+      assert.equal(result.stdout, '');
+      const lines = result.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0] as string, new RegExp(`^relais: no store at ${elsewhere}/data/relais\\.db \\(the built-in default, no configuration file found\\): .*--config FILE or RELAIS_CONFIG`));
+      assert.deepEqual(fs.readdirSync(elsewhere), []);
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

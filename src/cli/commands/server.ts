@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { configPath, loadConfig } from '../../config/load.js';
-import { startRelay } from '../../relay.js';
+import { openServices, startRelay } from '../../relay.js';
 import { redactUrl } from '../../store/postgres-database.js';
 import { command, readConfig, type CommonOptions } from '../context.js';
 import { commandHint } from '../invocation.js';
@@ -39,6 +39,14 @@ export function registerServerCommands(program: Command): void {
       }
     });
     process.on('SIGINT', () => void stop('SIGINT'));
+  });
+
+  command(program, 'init', 'create the store named by the configuration (start does it too), and say where it is').action(async (options: CommonOptions) => {
+    const config = readConfig(options);
+    const services = await openServices(config);
+    await services.close();
+    if (options.json) return printJson({ store: redactUrl(config.store.url) });
+    process.stdout.write(`store ready: ${redactUrl(config.store.url)}\n`);
   });
 
   const config = program.command('config').description('configuration');
