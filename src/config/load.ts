@@ -56,7 +56,42 @@ function describeIssues(error: z.ZodError, source: string): string {
       const where = key ? `${key}.` : '';
       return `unknown setting ${issue.keys.map((k) => `"${where}${k}"`).join(', ')}: check the spelling against the configuration reference`;
     }
-    return `${key || '(top level)'}: ${issue.message}`;
+    return `${key || '(top level)'}: ${plainMessage(issue)}`;
   });
   return `invalid configuration in ${source}:\n  ${lines.join('\n  ')}`;
+}
+
+const KIND: Record<string, string> = {
+  number: 'a number',
+  int: 'a whole number',
+  string: 'text',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping of settings',
+  undefined: 'nothing',
+  null: 'nothing',
+};
+
+/** The schema library's wording ("Invalid input: expected number, received string") in an operator's words. */
+function plainMessage(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type': {
+      const received = /received (\w+)/.exec(issue.message)?.[1];
+      const got = received ? `, not ${KIND[received] ?? received}` : '';
+      return `expected ${KIND[issue.expected] ?? issue.expected}${got}`;
+    }
+    case 'too_small':
+      if (issue.origin === 'array') return `expected at least ${issue.minimum} entries`;
+      if (issue.origin === 'string') return 'expected a value, not an empty text';
+      return `expected ${issue.inclusive ? 'at least' : 'more than'} ${issue.minimum}`;
+    case 'too_big':
+      if (issue.origin === 'array') return `expected at most ${issue.maximum} entries`;
+      return `expected ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_union':
+      return 'expected a duration such as "30s", "15m", "1h" or "7d", or a number of seconds';
+    default:
+      return issue.message;
+  }
 }

@@ -36,12 +36,32 @@ const size = (fallback: string | number) =>
       }
     });
 
-const ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/;
-const endpoint = z.string().regex(ENDPOINT, 'expected "address:port", for example "0.0.0.0:587" or "[::]:587"');
+const ENDPOINT = /^(?:\[([^\]]+)\]|([^:\s\[\]]+)):(\d{1,5})$/;
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** "address:port" with a real IP (IPv6 in brackets) or host name, and a port 0-65535 (0: any free port). */
+function validEndpoint(value: string): boolean {
+  const match = ENDPOINT.exec(value);
+  if (!match) return false;
+  const port = Number(match[3]);
+  if (port > 65535) return false;
+  if (match[1] !== undefined) return net.isIPv6(match[1]);
+  const host = match[2] as string;
+  return net.isIPv4(host) || (!/^[\d.]+$/.test(host) && HOSTNAME.test(host));
+}
+
+const endpoint = z.string().refine(validEndpoint, 'expected "address:port" (a port up to 65535), for example "0.0.0.0:587" or "[::]:587"');
+function validDnsServer(value: string): boolean {
+  if (net.isIP(value)) return true;
+  const match = /^(?:\[([^\]]+)\]|([\d.]+)):(\d{1,5})$/.exec(value);
+  if (!match || Number(match[3]) < 1 || Number(match[3]) > 65535) return false;
+  return match[1] !== undefined ? net.isIPv6(match[1]) : net.isIPv4(match[2] as string);
+}
+
 const endpoints = (fallback: string[]) => z.array(endpoint).default(fallback);
 
 const outboundIp = z.strictObject({
-  address: z.string().regex(/^[0-9a-fA-F:.]+$/, 'expected an IP address'),
+  address: z.string().refine((value) => net.isIP(value) !== 0, 'expected an IPv4 or IPv6 address of this machine, for example "192.0.2.10"'),
   ehlo: z.string().min(1).optional(),
 });
 
@@ -151,7 +171,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   dns: z
     .strictObject({
-      servers: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]+)(:\d{1,5})?$/, 'expected "IP" or "IP:port"')).default([]),
+      servers: z.array(z.string().refine(validDnsServer, 'expected "IP" or "IP:port" (IPv6 with a port as "[IP]:port"), for example "127.0.0.1:53"')).default([]),
       timeout: duration('5s'),
     })
     .prefault({}),

@@ -143,6 +143,12 @@ describe('relais CLI', () => {
     assert.match(bad.stderr, /unknown setting "listen_typo"/);
     const viaEnv = await runCli(['config', 'check'], { RELAIS_CONFIG: badFile });
     assert.equal(viaEnv.code, 1);
+    // A certificate that start could not load fails the check too.
+    const tlsFile = path.join(dir, 'tls.yaml');
+    fs.writeFileSync(tlsFile, `tls: { cert: ${dir}/missing.pem, key: ${dir}/missing.key }\n`);
+    const tls = await runCli(['config', 'check', tlsFile]);
+    assert.equal(tls.code, 1);
+    assert.match(tls.stderr, new RegExp(`tls\\.cert/tls\\.key: TLS file ${dir}/missing\\.pem does not exist`));
   });
 
   test('queue list and show', async () => {

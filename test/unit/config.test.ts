@@ -40,3 +40,27 @@ test('errors name the key and what is expected', () => {
   assert.throws(() => parseConfig({ quota: { windw: '1h' } } as never), /unknown setting "quota\.windw"/);
   assert.throws(() => parseConfig({ listen: { smtps: ['[::1]:465', 'nope'] } }), /listen\.smtps\[1\]: expected "address:port"/);
 });
+
+test('what start would refuse is refused at check time, in plain words, one line per key', () => {
+  const problems = (raw: object) => {
+    try {
+      parseConfig(raw as never);
+    } catch (error) {
+      return (error as Error).message.split('\n').slice(1).map((l) => l.trim());
+    }
+    return [];
+  };
+  assert.deepEqual(problems({ listen: { submission: ['127.0.0.1:99999'] } }), [
+    'listen.submission[0]: expected "address:port" (a port up to 65535), for example "0.0.0.0:587" or "[::]:587"',
+  ]);
+  assert.match(problems({ dns: { servers: ['1.1.1.1:abc'] } })[0] as string, /^dns\.servers\[0\]: expected "IP" or "IP:port"/);
+  assert.match(problems({ outbound: { ips: [{ address: '1.2.3' }] } })[0] as string, /^outbound\.ips\[0\]\.address: expected an IPv4 or IPv6 address/);
+  assert.deepEqual(problems({ submission: { max_recipients: 'ten' } }), ['submission.max_recipients: expected a number, not text']);
+  assert.match(problems({ submission: { idle_timeout: [1] } })[0] as string, /^submission\.idle_timeout: expected a duration such as "30s"/);
+  assert.deepEqual(problems({ outbound: { tls: 'maybe' } }), ['outbound.tls: expected one of "may", "encrypt"']);
+  // Good forms stay good.
+  assert.deepEqual(problems({ listen: { smtps: ['[::1]:465', 'mail.example.com:465'] }, dns: { servers: ['::1', '[::1]:53', '127.0.0.1:5353'] } }), []);
+  for (const lines of [problems({ submission: { max_recipients: 'ten' }, dns: { servers: ['x'] } })]) {
+    for (const line of lines) assert.doesNotMatch(line, /Invalid input|received/);
+  }
+});

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { configPath, loadConfig } from '../../config/load.js';
+import { ConfigError, configPath, loadConfig } from '../../config/load.js';
+import { ensureTlsFiles, loadServerTls } from '../../submission/tls-context.js';
 import { openServices, startRelay } from '../../relay.js';
 import { redactUrl } from '../../store/postgres-database.js';
 import { command, readConfig, type CommonOptions } from '../context.js';
@@ -50,10 +51,18 @@ export function registerServerCommands(program: Command): void {
   });
 
   const config = program.command('config').description('configuration');
-  command(config, 'check [file]', 'validate a configuration file and print the settings in effect').action(
+  command(config, 'check [file]', 'validate a configuration file, including the TLS files it names (--json: the settings in effect, durations in ms)').action(
     async (file: string | undefined, options: CommonOptions) => {
       const path = file ?? configPath(options.config);
       const parsed = loadConfig(path);
+      // What start would refuse, refused here: a certificate or key that is missing or does not load.
+      if (parsed.tls.cert || parsed.tls.key) {
+        try {
+          loadServerTls(await ensureTlsFiles(parsed.tls, parsed.data_dir, parsed.hostname), parsed.tls);
+        } catch (error) {
+          throw new ConfigError(`invalid configuration in ${path ?? '(defaults)'}:\n  tls.cert/tls.key: ${(error as Error).message}`);
+        }
+      }
       if (options.json) return printJson({ file: path ?? null, valid: true, config: { ...parsed, store: { url: redactUrl(parsed.store.url) } } });
       process.stdout.write(`${path ?? '(no file: built-in defaults)'}: valid\n`);
     },
