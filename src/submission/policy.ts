@@ -33,12 +33,18 @@ export interface AcceptedEnvelope {
   ticket: TransactionTicket;
 }
 
+/** A stored message: its queue id, and its size as stored and delivered (with the relay's trace headers). */
+export interface QueuedAs {
+  queueId: string;
+  size: number;
+}
+
 export interface SubmissionPolicy {
   authenticate(username: string, password: string, client: ClientInfo): Promise<Decision<AuthenticatedUser>>;
   checkSender(user: AuthenticatedUser, mail: MailArgs): Promise<Decision<void>>;
   addRecipient(user: AuthenticatedUser, ticket: TransactionTicket, rcpt: RcptArgs): Promise<Decision<void>>;
   /** Called for every transaction that ends without a queued message (RSET, QUIT, rejected DATA, lost connection). */
   abandon(ticket: TransactionTicket): Promise<void>;
-  /** Resolves with the queue id only once the message is durably stored. */
-  accept(envelope: AcceptedEnvelope, data: Buffer): Promise<Decision<string>>;
+  /** Resolves only once the message is durably stored. */
+  accept(envelope: AcceptedEnvelope, data: Buffer): Promise<Decision<QueuedAs>>;
 }

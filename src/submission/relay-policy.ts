@@ -8,7 +8,7 @@ import { addressLiteral, nonPublicRange } from '../shared/private-address.js';
 import { describeWindow, formatUtcClock } from '../shared/time-format.js';
 import type { MailArgs, RcptArgs } from './envelope-parser.js';
 import { addTraceHeaders } from './message-headers.js';
-import type { AcceptedEnvelope, AuthenticatedUser, ClientInfo, Decision, SubmissionPolicy, TransactionTicket } from './policy.js';
+import type { AcceptedEnvelope, AuthenticatedUser, ClientInfo, Decision, QueuedAs, SubmissionPolicy, TransactionTicket } from './policy.js';
 import { REPLY } from './replies.js';
 
 export interface QueueTimes {
@@ -96,7 +96,7 @@ export class RelayPolicy implements SubmissionPolicy {
     });
   }
 
-  async accept(envelope: AcceptedEnvelope, data: Buffer): Promise<Decision<string>> {
+  async accept(envelope: AcceptedEnvelope, data: Buffer): Promise<Decision<QueuedAs>> {
     const now = this.deps.clock.now();
     const id = newQueueId(now);
     const times = this.deps.queueTimes;
@@ -130,7 +130,7 @@ export class RelayPolicy implements SubmissionPolicy {
       });
       envelope.ticket.reservationId = undefined;
       envelope.ticket.units = 0;
-      return ok(id);
+      return ok({ queueId: id, size: body.length });
     } catch (error) {
       return this.storeTrouble('data', error);
     }

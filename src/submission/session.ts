@@ -516,20 +516,22 @@ export class SmtpSession {
     if (!accepted.ok) return this.reject('DATA', accepted.reply);
     this.stats.messages++;
     this.stats.recipients += transaction.recipients.length;
-    if (this.stats.messageIds.length < 100) this.stats.messageIds.push(accepted.value);
+    const { queueId, size } = accepted.value;
+    if (this.stats.messageIds.length < 100) this.stats.messageIds.push(queueId);
     this.ctx.logger.info(
       {
         event: 'accepted',
-        message_id: accepted.value,
+        message_id: queueId,
         credential: user.username,
         client_ip: this.clientIp,
         from: transaction.mail.address,
         recipients: transaction.recipients.length,
-        size: result.size,
+        // The size everywhere (queue list, queue show): the message as stored and delivered, trace headers included.
+        size,
       },
       'message queued',
     );
-    this.send(REPLY.custom(250, '2.0.0', `Ok: queued as ${accepted.value}`));
+    this.send(REPLY.custom(250, '2.0.0', `Ok: queued as ${queueId}`));
   }
 
   private async reset(): Promise<void> {

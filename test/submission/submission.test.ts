@@ -183,6 +183,10 @@ describe('submission with real clients', () => {
     assert.deepEqual(sessionIds().sort(), [...accepted].sort());
     assert.ok(t.log.find('rejected').some((r) => typeof r.reply === 'string' && (r.reply as string).startsWith('530')));
     assert.ok(t.log.find('accepted').every((a) => typeof a.message_id === 'string'));
+    // One size everywhere: the accepted line says what queue list and queue show say.
+    for (const a of t.log.find('accepted').slice(0, 5)) {
+      assert.equal(a.size, (await t.relay.store.findMessage(String(a.message_id)))?.size, `size of ${String(a.message_id)}`);
+    }
     const all = t.log.raw.join('\n');
     assert.ok(!all.includes(sender.password), 'a password reached the log');
     assert.ok(!all.includes(Buffer.from(`\0${sender.username}\0${sender.password}`).toString('base64')), 'an AUTH payload reached the log');
