@@ -1,13 +1,17 @@
-/** How times and durations read in SMTP replies and CLI output: UTC, minute precision, never earlier than true. */
+/** How times and durations read in SMTP replies and CLI output: UTC always, never earlier than true. */
 
-/** "14:32 UTC", rounded up to the minute; quota replies use it and are never more than a window ahead. */
-export function formatUtcClock(at: number): string {
+/**
+ * "2026-11-29 14:32 UTC", rounded up to the minute, for replies a customer reads: with the date, because the
+ * unit that frees next is usually tomorrow's, and a bare "14:32" read as a minute away.
+ */
+export function formatUtcMinute(at: number): string {
   const minute = Math.ceil(at / 60_000) * 60_000;
-  return `${new Date(minute).toISOString().slice(11, 16)} UTC`;
+  return `${new Date(minute).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+/** ISO 8601 in UTC to the second ("2026-11-29T14:31:10Z"), for the CLI and logs an operator compares. */
 export function formatUtcDateTime(at: number): string {
-  return `${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `${new Date(at).toISOString().slice(0, 19)}Z`;
 }
 
 export function describeWindow(ms: number): string {

@@ -5,7 +5,7 @@ import type { Spool } from '../queue/spool.js';
 import type { QuotaService } from '../quota/quota-service.js';
 import type { Clock } from '../shared/clock.js';
 import { addressLiteral, nonPublicRange } from '../shared/private-address.js';
-import { describeWindow, formatUtcClock } from '../shared/time-format.js';
+import { describeWindow, formatUtcMinute } from '../shared/time-format.js';
 import type { MailArgs, RcptArgs } from './envelope-parser.js';
 import { addTraceHeaders } from './message-headers.js';
 import type { AcceptedEnvelope, AuthenticatedUser, ClientInfo, Decision, QueuedAs, SubmissionPolicy, TransactionTicket } from './policy.js';
@@ -77,8 +77,9 @@ export class RelayPolicy implements SubmissionPolicy {
       }
       if (reservation.reason === 'no_plan') return { ok: false, reply: REPLY.noPlan };
       const when =
-        reservation.freesAt === null ? 'the active plans allow fewer' : `next free at ${formatUtcClock(reservation.freesAt)}`;
-      const text = `Sending quota of ${reservation.quota} messages per ${describeWindow(reservation.windowMs)} reached; ${when}`;
+        reservation.freesAt === null ? 'the active plans allow fewer' : `next free at ${formatUtcMinute(reservation.freesAt)}`;
+      // The quota counts recipients (one unit each), and says so.
+      const text = `Sending quota of ${reservation.quota} recipients per ${describeWindow(reservation.windowMs)} reached; ${when}`;
       return { ok: false, reply: REPLY.custom(451, '4.7.1', text) };
     } catch (error) {
       return this.storeTrouble('rcpt', error);

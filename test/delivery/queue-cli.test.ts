@@ -66,6 +66,9 @@ describe('queue and IP commands', () => {
     const text = (await relais('queue', 'show', a)).stdout;
     assert.match(text, /Attempts:/);
     assert.match(text, /mx\.hold\.test \[127\.0\.0\.21\]/);
+    // Times to the second, in UTC, ISO 8601.
+    assert.match(text, /^Accepted:\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m);
+    assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +mx\.hold\.test/m);
   });
 
   test('retry one message, then all: delivered as soon as the receiver recovers', async () => {

@@ -29,8 +29,8 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
       assert.match(await client.command('MAIL FROM:<a@customer.test>'), /^250 /);
       for (let i = 0; i < 5; i++) assert.match(await client.command(`RCPT TO:<r${i}@example.test>`), /^250 /);
       const sixth = await client.command('RCPT TO:<r5@example.test>');
-      // Units sent at 14:31:10 are counted in the 14:31 minute and leave the window at 14:32 the next day.
-      assert.equal(sixth, '451 4.7.1 Sending quota of 5 messages per 24 hours reached; next free at 14:32 UTC');
+      // Units sent at 14:31:10 are counted in the 14:31 minute and leave the window at 14:32 the next day: the reply says which day.
+      assert.equal(sixth, '451 4.7.1 Sending quota of 5 recipients per 24 hours reached; next free at 2026-11-29 14:32 UTC');
       assert.match(await client.command('DATA'), /^354 /);
       assert.match(await client.command('Subject: q\r\n\r\nq\r\n.'), /^250 /);
       const usage = await t.relay.quota.usage((await t.relay.accounts.credential(sender.username)).id);
