@@ -52,7 +52,7 @@ export interface Relay extends Services {
 /** Starts a whole relay: store, submission listeners. Two relays can run in one process (tests do). */
 export async function startRelay(config: RelaisConfig, options: RelayOptions = {}): Promise<Relay> {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger(config.log.level);
+  const logger = options.logger ?? createLogger(config.log.level, undefined, config.log.format);
   const services = await openServices(config, clock);
   try {
     // SQLite belongs to this one process: reservations of a run that crashed hold nothing now.

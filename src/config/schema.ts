@@ -6,7 +6,7 @@ import { parseSize } from './size.js';
 import { cipherListProblem, TLS_MIN_VERSIONS } from '../submission/tls-context.js';
 
 /**
- * Every setting of Relais, its default and what it does. docs/config.md is the readable form of this file;
+ * Every setting of Relais, its default and what it does. the configuration table of README.md is the readable form of this file;
  * keep both in step.
  */
 
@@ -209,6 +209,7 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      format: z.enum(['json', 'pretty']).default('json'),
     })
     .prefault({}),
 });

@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { escapeJsonText } from '../shared/safe-text.js';
+import { prettyDestination } from './pretty-stream.js';
 
 export type { Logger };
 
@@ -9,7 +10,8 @@ export type { Logger };
  * OSC) or bidi overrides, so each line is escaped once more, as JSON, before it is written: the values parse back
  * unchanged and `tail -f` shows no raw control byte.
  */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream, format: 'json' | 'pretty' = 'json'): Logger {
+  if (format === 'pretty' && !destination) destination = prettyDestination();
   return pino(
     {
       level,

@@ -59,6 +59,10 @@ class PostgresDatabase implements SqlDatabase {
     await this.pool.query(script);
   }
 
+  async backup(): Promise<void> {
+    throw new Error('relais backup copies SQLite stores; back up a PostgreSQL store with pg_dump (see the README, "Backups")');
+  }
+
   close(): Promise<void> {
     return this.pool.end();
   }

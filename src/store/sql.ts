@@ -24,6 +24,8 @@ export interface SqlDatabase extends SqlRunner {
   transaction<T>(work: (tx: SqlRunner) => Promise<T>, options: TransactionOptions): Promise<T>;
   /** Runs a multi-statement DDL script. */
   exec(script: string): Promise<void>;
+  /** A consistent copy of the whole database in a new file, taken while it is in use (SQLite only). */
+  backup(file: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -71,6 +71,11 @@ class SqliteDatabase implements SqlDatabase {
     });
   }
 
+  /** SQLite's online backup: page by page, consistent, while the relay keeps writing. */
+  async backup(file: string): Promise<void> {
+    await this.db.backup(file);
+  }
+
   close(): Promise<void> {
     return this.exclusive(async () => {
       this.db.close();

@@ -80,6 +80,12 @@ export class Store {
     return this.db.close();
   }
 
+  /** A consistent copy of a SQLite store in `file`, which must not exist yet; the relay may keep running. */
+  async backup(file: string): Promise<void> {
+    if (fs.existsSync(file)) throw new StoreConflict(`${file} already exists: give the backup a new file name`);
+    await this.db.backup(file);
+  }
+
   // ---- customers -------------------------------------------------------------------------------------------
 
   async addCustomer(name: string, email: string, now: number): Promise<Customer> {

@@ -3,7 +3,10 @@ import { ConfigError, configPath, loadConfig } from '../../config/load.js';
 import { ensureTlsFiles, loadServerTls } from '../../submission/tls-context.js';
 import { openServices, startRelay } from '../../relay.js';
 import { redactUrl } from '../../store/postgres-database.js';
-import { command, readConfig, type CommonOptions } from '../context.js';
+import fs from 'node:fs';
+import { resolve } from 'node:path';
+import { InputError } from '../../accounts/validation.js';
+import { command, readConfig, withServices, type CommonOptions } from '../context.js';
 import { commandHint } from '../invocation.js';
 import { printJson } from '../output.js';
 
@@ -49,6 +52,19 @@ export function registerServerCommands(program: Command): void {
     if (options.json) return printJson({ store: redactUrl(config.store.url) });
     process.stdout.write(`store ready: ${redactUrl(config.store.url)}\n`);
   });
+
+  command(program, 'backup <file>', 'copy a SQLite store consistently into a new file while the relay runs (PostgreSQL: pg_dump)').action(
+    async (file: string, options: CommonOptions) => {
+      await withServices(options, async ({ store }) => {
+        const target = resolve(file);
+        if (store.dialect !== 'sqlite') throw new InputError('relais backup copies SQLite stores; back up a PostgreSQL store with pg_dump (see the README, "Backups")');
+        if (fs.existsSync(target)) throw new InputError(`${target} already exists: give the backup a new file name`);
+        await store.backup(target);
+        if (options.json) return printJson({ backup: target });
+        process.stdout.write(`backup written: ${target}\n`);
+      });
+    },
+  );
 
   const config = program.command('config').description('configuration');
   command(config, 'check [file]', 'validate a configuration file, including the TLS files it names (--json: the settings in effect, durations in ms)').action(
