@@ -6,7 +6,7 @@ import { parseSize } from './size.js';
 import { cipherListProblem, TLS_MIN_VERSIONS } from '../submission/tls-context.js';
 
 /**
- * Every setting of Relais, its default and what it does. the configuration table of README.md is the readable form of this file;
+ * Every setting of Relais, its default and what it does. The configuration table of README.md is the readable form of this file;
  * keep both in step.
  */
 
