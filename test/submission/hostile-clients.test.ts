@@ -122,7 +122,7 @@ describe('hostile clients: connection slots', () => {
     assert.match(result.response, /^250 /);
   });
 
-  test('STARTTLS then silence, and implicit TLS without a handshake, are dropped after tls_handshake_timeout (10 s)', { timeout: 30_000 }, async () => {
+  test('STARTTLS then silence, and implicit TLS without a handshake, are dropped after tls_handshake_timeout (10 s)', { timeout: 40_000 }, async () => {
     const plain = await connect(t.port('submission'), '127.0.1.1');
     await readUntil(plain, /^220 /m);
     plain.write('STARTTLS\r\n');
@@ -130,8 +130,9 @@ describe('hostile clients: connection slots', () => {
     const implicit = await connect(t.port('smtps'), '127.0.1.2');
     const [a, b] = await Promise.all([closedWithin(plain, 20_000), closedWithin(implicit, 20_000)]);
     for (const ms of [a, b]) {
-      assert.ok(ms >= 9_000, `closed after ${ms} ms, before the 10 s handshake timeout`);
-      assert.ok(ms < 13_000, `closed after ${ms} ms, well after the 10 s handshake timeout`);
+      assert.ok(ms >= 9_500, `closed after ${ms} ms, before the 10 s handshake timeout`);
+      // Generous: a busy machine may be late, but the idle timeout (5 min) must not be what closed it.
+      assert.ok(ms < 20_000, `closed after ${ms} ms, well after the 10 s handshake timeout`);
     }
     assert.ok(t.log.find('tls_failed').some((l) => /no TLS handshake within 10000 ms/.test(String(l.error))));
   });
@@ -228,7 +229,8 @@ describe('hostile clients: authentication', () => {
     const loginMs = Date.now() - started;
     await attack;
     assert.match(ok.response, /^250 /);
-    assert.ok(loginMs < 3000, `another customer waited ${loginMs} ms during the attack`);
+    // Unbounded, the guesses held the hashing threads for about 25 s; generous for a busy machine.
+    assert.ok(loginMs < 8000, `another customer waited ${loginMs} ms during the attack`);
     const failed = replies.filter((r) => r.startsWith('535 5.7.8')).length;
     const blocked = replies.filter((r) => r.startsWith('421 4.7.0 Too many failed authentication attempts')).length;
     assert.ok(failed <= 10, `${failed} guesses were checked; the limit is 10`);

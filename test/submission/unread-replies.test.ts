@@ -92,9 +92,12 @@ test('clients pipelining HELP and NOOP without reading: memory stays bounded, ot
     const worst = latencies[latencies.length - 1] as number;
     // Unbounded, the relay grew by about 25 MB a second and greeted others after 1-5 s.
     assert.ok(peak - before < 64, `the relay grew from ${before.toFixed(0)} MiB to ${peak.toFixed(0)} MiB (attackers sent ${sent.join(', ')} bytes)`);
-    assert.ok(worst < 1000, `another client waited ${worst.toFixed(0)} ms for its banner (median ${latencies[latencies.length >> 1]?.toFixed(0)} ms)`);
-    assert.ok(latencies.length > 20);
-    assert.ok(await bannerLatency(port) < 1000);
+    const median = latencies[latencies.length >> 1] as number;
+    // Unbounded, other clients waited 1-5 s for a banner; the bounds are generous for a busy machine.
+    assert.ok(median < 500, `other clients waited ${median.toFixed(0)} ms (median) for their banner; worst ${worst.toFixed(0)} ms`);
+    assert.ok(worst < 3000, `another client waited ${worst.toFixed(0)} ms for its banner (median ${median.toFixed(0)} ms)`);
+    assert.ok(latencies.length > 10);
+    assert.ok(await bannerLatency(port) < 3000);
   } finally {
     await relay.kill('SIGTERM');
     fs.rmSync(dir, { recursive: true, force: true });
