@@ -87,7 +87,8 @@ export class DeliveryService {
       }
       // RFC 3461 6.2.2: NOTIFY=SUCCESS to a next hop that does not notify gets a "relayed" notice from here.
       if (next.state === 'delivered' && v.dsnPassed !== true && wantsNotice('relayed', message, notify)) {
-        relayed.push({ address: v.address, orcpt: recipient?.orcpt ?? null, status: v.status, remoteMta: v.remoteMta, diagnostic: v.reply, lastAttemptAt: now });
+        // 2.0.0: the report is of the relaying, whatever detail the next hop gave its own acceptance (2.6.0...).
+        relayed.push({ address: v.address, orcpt: recipient?.orcpt ?? null, status: '2.0.0', remoteMta: v.remoteMta, diagnostic: v.reply, lastAttemptAt: now });
       }
     }
     const notices: { kind: 'failure' | 'relayed'; notice: NewMessage }[] = [];
