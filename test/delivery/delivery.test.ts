@@ -255,6 +255,8 @@ describe('delivery to real receivers through real DNS', () => {
     const m = await w.relay.relay.store.findMessage(id);
     // every 15 minutes over 7 days would be 673 attempts; the clock jumped, but the last one was at give-up
     assert.equal(m?.recipients[0]?.lastAttemptAt, accepted + 7 * DAY);
+    // The stored reply is the remote server's, as received: "gave up" is Relais's word, not the server's.
+    assert.equal(m?.recipients[0]?.lastReply, '451 4.2.0 <tempfail@mx.test>: temporary failure (tempfail requested)');
   });
 
   test('a 550 fails at once with a failure notice; a message with a null sender is never notified', async () => {
