@@ -30,7 +30,7 @@ export const DEFAULT_IP_BLOCK_PATTERNS: readonly string[] = [
   // "your IP address", "banned sending IP", "The IP address sending this message", "sender IP".
   '\\b(your|sending|sender|source|client|the|this) ip( address)?\\b',
   // Public IP blocklists by name; Spamhaus's DBL lists domains and is excepted below.
-  '\\b(spamhaus|spamcop|barracuda|sorbs|uceprotect|psbl|dnsbl|rbl)\\b',
+  '\\b(spamhaus|spamcop|barracuda|sorbs|uceprotect|psbl|dnsbls?|rbls?)\\b',
   // "Your IP address is listed", "host [192.0.2.1] is blacklisted".
   '\\b(ip|host|client|server)( address)?( \\[[^\\]]*\\])? (is |was |has been )?(currently )?(listed|black ?listed|block ?listed|deny ?listed|blocked|banned)\\b',
   '\\b(black|block|deny|ban) ?list(ed)?\\b',

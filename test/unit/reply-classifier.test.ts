@@ -108,6 +108,7 @@ const REPLIES: Row[] = [
   ['Mimecast internal resource', 'rcpt', '451 Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451 [a1b2c3d4.uk123]', 'defer'],
   ['Barracuda reputation', 'connect', '554 Service unavailable; Client host [192.0.2.1] blocked using Barracuda Reputation; http://www.barracudanetworks.com/reputation/?pr=1&ip=192.0.2.1', 'blocked-ip'],
   ['Barracuda per-recipient block', 'data', '550 permanent failure for one or more recipients (bob@example.net:blocked)', 'fail'],
+  ['Comcast DNSBL', 'mail', '554 5.7.1 resimta-ch2-18v.sys.comcast.net comcast 192.0.2.1 found on one or more DNSBLs, see http://postmaster.comcast.net/smtp-error-codes.php#BL000001', 'blocked-ip'],
   // Greylisting daemons
   ['postgrey', 'rcpt', '450 4.2.0 <bob@example.net>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.net.html', 'defer'],
   ['milter-greylist', 'rcpt', '451 4.7.1 Greylisting in action, please come back in 00:05:00', 'defer'],
