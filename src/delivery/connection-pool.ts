@@ -48,7 +48,7 @@ export class ConnectionPool {
         this.busy.add(reused);
         return { ok: true, session: reused };
       }
-      if (this.total < this.limits.total && (this.perHost.get(target.ip) ?? 0) < this.limits.perHost) break;
+      if (this.total < this.limits.total && (this.perHost.get(target.ip) ?? 0) < this.hostLimit(target.ip)) break;
       // An idle connection elsewhere may hold the slot we need: close the oldest one and take its place.
       if (this.closeOneIdle(key)) continue;
       // Woken when a connection is handed back (maybe ours to reuse) or closed.
@@ -63,6 +63,27 @@ export class ConnectionPool {
       this.holding.add(result.session);
     }
     return result;
+  }
+
+  /** Per-host limits lowered by reduceConcurrency, until when (wall-clock ms, like the idle timers). */
+  private readonly reduced = new Map<string, { limit: number; until: number }>();
+
+  /**
+   * A host answered 421 without blaming the source address (too many connections, shutting down): it gets one
+   * connection fewer than it has now, at least one, for `forMs`. A minimal stand-in until the pool's rework
+   * brings its own adaptive limits; the delivery service only relies on this method's name and meaning.
+   */
+  reduceConcurrency(hostIp: string, forMs = 10 * 60_000): void {
+    const open = this.perHost.get(hostIp) ?? 1;
+    const limit = Math.max(1, Math.min(this.hostLimit(hostIp), open) - 1);
+    this.reduced.set(hostIp, { limit, until: Date.now() + forMs });
+  }
+
+  /** The number of connections a host may have now: connections_per_host, or less after a 421. */
+  hostLimit(hostIp: string): number {
+    const entry = this.reduced.get(hostIp);
+    if (entry && entry.until <= Date.now()) this.reduced.delete(hostIp);
+    return entry && entry.until > Date.now() ? entry.limit : this.limits.perHost;
   }
 
   /** Hands a session back: kept for reuse when it is healthy and young, closed otherwise. */

@@ -2,7 +2,7 @@ import type { AttemptRecord, DeliveryMessage, DueRecipient } from '../store/deli
 import type { ConnectionPool } from './connection-pool.js';
 import type { DnsLookup } from './dns-lookup.js';
 import type { IpPool, OutboundIp } from './ip-pool.js';
-import { classifyReply } from './reply-classifier.js';
+import { classifyReply, enhancedCode, type ReplyPatterns } from './reply-classifier.js';
 import { planRoute, type Target } from './routing.js';
 import type { TransactionResult } from './smtp-client.js';
 
@@ -14,6 +14,8 @@ export interface RecipientVerdict {
   reply: string;
   status: string;
   remoteMta: string | null;
+  /** Delivered to a next hop that took over the DSN parameters (RFC 3461): it, not Relais, notifies. */
+  dsnPassed?: boolean;
 }
 
 export interface JobResult {
@@ -21,6 +23,8 @@ export interface JobResult {
   attempts: AttemptRecord[];
   /** Source addresses a destination refused during this job, to avoid for it. */
   avoid: { sourceIp: string; destination: string; reason: string }[];
+  /** Hosts that asked for fewer connections (a 421 that does not blame the source address). */
+  slowDown: { hostIp: string; host: string; reason: string }[];
 }
 
 export interface JobDeps {
@@ -31,7 +35,7 @@ export interface JobDeps {
   allowPrivateDestinations: boolean;
   ips: IpPool;
   connections: ConnectionPool;
-  ipBlockPatterns: readonly RegExp[];
+  ipBlockPatterns: ReplyPatterns | readonly RegExp[];
   tlsPolicyFor(domain: string): 'may' | 'encrypt';
   now(): number;
 }
@@ -55,17 +59,31 @@ export function statusOf(reply: string, verdict: RecipientVerdict['verdict'], fa
   return fallback ?? (verdict === 'delivered' ? '2.0.0' : verdict === 'defer' ? '4.0.0' : '5.0.0');
 }
 
+/**
+ * A RCPT refused because the transaction holds enough recipients (RFC 5321 4.5.3.1.10: 452, or the 552 of RFC
+ * 821): the receiver takes the others in a transaction of their own, so they are sent at once rather than a
+ * retry later. A full mailbox (4.2.2) is not this.
+ */
+function tooManyRecipients(code: number, reply: string): boolean {
+  if (code !== 452 && code !== 552) return false;
+  const enhanced = enhancedCode(reply);
+  if (enhanced) return enhanced.subject === 5 && enhanced.detail === 3;
+  return /\btoo many (recipients|rcpts?)\b|\brecipient limit\b/i.test(reply);
+}
+
 /** Delivers one message to one domain's recipients: route, pick a source IP, MX failover, IP failover. */
 export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobResult> {
   const { message, domain } = input;
-  const result: JobResult = { verdicts: [], attempts: [], avoid: [] };
+  const result: JobResult = { verdicts: [], attempts: [], avoid: [], slowDown: [] };
   const byAddress = new Map(input.recipients.map((r) => [r.address, r]));
-  const settle = (addresses: readonly string[], verdict: RecipientVerdict['verdict'], reply: string, remoteMta: string | null, status?: string) => {
+  const settle = (addresses: readonly string[], verdict: RecipientVerdict['verdict'], reply: string, remoteMta: string | null, status?: string, dsnPassed?: boolean) => {
     for (const address of addresses) {
       const r = byAddress.get(address);
       if (!r) continue;
       byAddress.delete(address);
-      result.verdicts.push({ id: r.id, address, verdict, reply, status: status ?? statusOf(reply, verdict), remoteMta });
+      const v: RecipientVerdict = { id: r.id, address, verdict, reply, status: status ?? statusOf(reply, verdict), remoteMta };
+      if (dsnPassed !== undefined) v.dsnPassed = dsnPassed;
+      result.verdicts.push(v);
     }
   };
   const record = (a: Omit<AttemptRecord, 'messageId' | 'domain' | 'at'>) =>
@@ -85,7 +103,9 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
   while (byAddress.size > 0) {
     const first = plan.targets[0] as Target;
     const reusable = deps.connections.idleSource(first, (s) => !tried.has(s.address) && !deps.ips.isAvoided(s.address, domain, deps.now()));
-    const source = reusable ?? deps.ips.choose(domain, tried, deps.now());
+    // With every address avoided for this destination, the one avoided longest ago still carries the retry:
+    // the pool's state may delay a recipient, never fail it.
+    const source = reusable ?? deps.ips.choose(domain, tried, deps.now()) ?? (tried.size === 0 ? deps.ips.leastRecentlyAvoided(domain, deps.now()) : undefined);
     if (!source) break;
     tried.add(source.address);
     const outcome = await viaSource(source, plan.targets);
@@ -101,50 +121,67 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
       unreachableFrom = undefined;
     }
   }
+  if (byAddress.size > 0 && result.attempts.length === 0) {
+    // Every job leaves an attempt behind, so that `relais queue show` lists as many as it counts.
+    record({ recipients: [...byAddress.keys()], delivered: 0, mx: null, remoteIp: null, sourceIp: null, tlsVersion: null, tlsCipher: null, reply: lastProblem.reply, outcome: 'deferred' });
+  }
   settle([...byAddress.keys()], 'defer', lastProblem.reply, lastProblem.remoteMta, lastProblem.status);
   return result;
 
-  /** Tries the targets in order from one source address; returns 'unreachable' if none could be reached. */
+  /**
+   * Tries the targets in order from one source address; returns 'unreachable' if none could be reached (no
+   * host answered at all: a host that answered, even with a refusal, was reached).
+   */
   async function viaSource(source: OutboundIp, targets: readonly Target[]): Promise<'reached' | 'unreachable'> {
+    let answered = false;
     for (const target of targets) {
-      const recipients = [...byAddress.keys()];
-      if (recipients.length === 0) return 'reached';
+      if (byAddress.size === 0) return 'reached';
       const base = { mx: target.name, remoteIp: target.ip, sourceIp: source.address };
-      const opened = await deps.connections.acquire(target, source, deps.tlsPolicyFor(domain));
-      if (!opened.ok) {
-        const blamed = opened.code !== null && classifyReply(opened.code, opened.reply, deps.ipBlockPatterns) === 'blocked-ip';
-        record({ ...base, recipients, delivered: 0, tlsVersion: null, tlsCipher: null, reply: opened.reply, outcome: blamed ? 'blocked-ip' : 'deferred' });
-        lastProblem = { reply: opened.reply, status: opened.code ? statusOf(opened.reply, 'defer', '4.4.2') : '4.4.1', remoteMta: target.name };
-        if (blamed) {
-          if (source.address) result.avoid.push({ sourceIp: source.address, destination: domain, reason: opened.reply });
+      // More than one transaction when the receiver limits recipients per transaction (452 too many recipients).
+      for (;;) {
+        const recipients = [...byAddress.keys()];
+        const opened = await deps.connections.acquire(target, source, deps.tlsPolicyFor(domain));
+        if (!opened.ok) {
+          const verdict = opened.code === null ? 'defer' : classifyReply(opened.code, opened.reply, deps.ipBlockPatterns, 'connect');
+          record({ ...base, recipients, delivered: 0, tlsVersion: null, tlsCipher: null, reply: opened.reply, outcome: verdict === 'blocked-ip' ? 'blocked-ip' : 'deferred' });
+          lastProblem = { reply: opened.reply, status: opened.code ? statusOf(opened.reply, 'defer', '4.4.2') : '4.4.1', remoteMta: target.name };
+          if (verdict === 'blocked-ip') {
+            if (source.address) result.avoid.push({ sourceIp: source.address, destination: domain, reason: opened.reply });
+            return 'reached';
+          }
+          if (verdict === 'slow-down') result.slowDown.push({ hostIp: target.ip, host: target.name, reason: opened.reply });
+          if (opened.code !== null) answered = true;
+          break;
+        }
+        const session = opened.session;
+        const tlsFields = { tlsVersion: session.tls?.version ?? null, tlsCipher: session.tls?.cipher ?? null };
+        const sent = await session.send(message.mailFrom, recipients, input.body, input.body.length);
+        if (sent.stage === 'connection') {
+          deps.connections.discard(session);
+          record({ ...base, ...tlsFields, recipients, delivered: 0, reply: sent.reply, outcome: 'deferred' });
+          lastProblem = { reply: sent.reply, status: '4.4.2', remoteMta: target.name };
+          break;
+        }
+        const { blamed, again } = applyTransaction(sent, recipients, target);
+        const delivered = sent.stage === 'done' ? sent.accepted.length : 0;
+        record({
+          ...base,
+          ...tlsFields,
+          recipients,
+          delivered,
+          reply: sent.reply,
+          outcome: blamed ? 'blocked-ip' : delivered === recipients.length ? 'delivered' : delivered > 0 ? 'partial' : classifyOutcome(sent),
+        });
+        if (blamed && source.address) result.avoid.push({ sourceIp: source.address, destination: domain, reason: sent.reply });
+        if (!again) {
+          void deps.connections.release(session);
           return 'reached';
         }
-        continue;
+        // Handed back first, so that the next transaction can take the same connection.
+        await deps.connections.release(session);
       }
-      const session = opened.session;
-      const tlsFields = { tlsVersion: session.tls?.version ?? null, tlsCipher: session.tls?.cipher ?? null };
-      const sent = await session.send(message.mailFrom, recipients, input.body, input.body.length);
-      if (sent.stage === 'connection') {
-        deps.connections.discard(session);
-        record({ ...base, ...tlsFields, recipients, delivered: 0, reply: sent.reply, outcome: 'deferred' });
-        lastProblem = { reply: sent.reply, status: '4.4.2', remoteMta: target.name };
-        continue;
-      }
-      const blamedIp = applyTransaction(sent, recipients, target.name);
-      const delivered = sent.stage === 'done' ? sent.accepted.length : 0;
-      record({
-        ...base,
-        ...tlsFields,
-        recipients,
-        delivered,
-        reply: sent.reply,
-        outcome: blamedIp ? 'blocked-ip' : delivered === recipients.length ? 'delivered' : delivered > 0 ? 'partial' : classifyOutcome(sent),
-      });
-      void deps.connections.release(session);
-      if (blamedIp && source.address) result.avoid.push({ sourceIp: source.address, destination: domain, reason: sent.reply });
-      return 'reached';
     }
-    return 'unreachable';
+    return answered ? 'reached' : 'unreachable';
   }
 
   function classifyOutcome(sent: TransactionResult): AttemptRecord['outcome'] {
@@ -153,26 +190,39 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
 
   /**
    * Settles what the transaction decided; recipients refused because of the source address stay unsettled
-   * for the next address. Returns whether the address was blamed.
+   * for the next address, and those refused as one too many for a transaction that delivered stay unsettled
+   * for the next transaction. Returns whether the address was blamed and whether to go again at once.
    */
-  function applyTransaction(sent: TransactionResult, recipients: readonly string[], remoteMta: string): boolean {
+  function applyTransaction(sent: TransactionResult, recipients: readonly string[], target: Target): { blamed: boolean; again: boolean } {
+    const remoteMta = target.name;
     let blamed = false;
-    const decide = (addresses: readonly string[], code: number, reply: string) => {
-      const verdict = classifyReply(code, reply, deps.ipBlockPatterns);
+    const decide = (addresses: readonly string[], code: number, reply: string, stage: 'mail' | 'rcpt' | 'data') => {
+      const verdict = classifyReply(code, reply, deps.ipBlockPatterns, stage);
       if (verdict === 'blocked-ip') {
         blamed = true;
         lastProblem = { reply, status: statusOf(reply, 'defer', '4.7.1'), remoteMta };
         return;
       }
-      if (verdict === 'delivered') settle(addresses, 'delivered', reply, remoteMta);
+      if (verdict === 'slow-down' && !result.slowDown.some((s) => s.hostIp === target.ip)) {
+        result.slowDown.push({ hostIp: target.ip, host: target.name, reason: reply });
+      }
+      if (verdict === 'delivered') settle(addresses, 'delivered', reply, remoteMta, undefined, sent.stage === 'done' && sent.dsnPassed === true);
       else settle(addresses, verdict === 'fail' ? 'fail' : 'defer', reply, remoteMta);
-      if (verdict === 'defer') lastProblem = { reply, status: statusOf(reply, 'defer'), remoteMta };
+      if (verdict !== 'delivered' && verdict !== 'fail') lastProblem = { reply, status: statusOf(reply, 'defer'), remoteMta };
     };
-    for (const rejected of sent.rejected) decide([rejected.address], rejected.code, rejected.reply);
+    const progressed = sent.stage === 'done' && sent.accepted.length > 0 && sent.code >= 200 && sent.code < 300;
+    let again = false;
+    for (const rejected of sent.rejected) {
+      if (progressed && tooManyRecipients(rejected.code, rejected.reply)) {
+        again = true;
+        continue;
+      }
+      decide([rejected.address], rejected.code, rejected.reply, 'rcpt');
+    }
     const rejectedSet = new Set(sent.rejected.map((r) => r.address));
     const rest = recipients.filter((r) => !rejectedSet.has(r));
-    if (sent.stage === 'done') decide(sent.accepted, sent.code, sent.reply);
-    else if (sent.stage === 'mail' || sent.stage === 'data') decide(rest, sent.code as number, sent.reply);
-    return blamed;
+    if (sent.stage === 'done') decide(sent.accepted, sent.code, sent.reply, 'data');
+    else if (sent.stage === 'mail' || sent.stage === 'data') decide(rest, sent.code as number, sent.reply, sent.stage);
+    return { blamed, again: again && !blamed };
   }
 }

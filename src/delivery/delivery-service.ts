@@ -14,7 +14,7 @@ import { ConnectionPool } from './connection-pool.js';
 import { deliverJob, type JobDeps } from './deliver-job.js';
 import { DnsLookup } from './dns-lookup.js';
 import { IpPool } from './ip-pool.js';
-import { DEFAULT_IP_BLOCK_PATTERNS, compilePatterns } from './reply-classifier.js';
+import { DEFAULT_IP_BLOCK_PATTERNS, replyPatterns } from './reply-classifier.js';
 
 /**
  * Runs delivery jobs end to end: the attempt, the recipients' next state on the message's own schedule, the
@@ -47,7 +47,7 @@ export class DeliveryService {
       allowPrivateDestinations: o.allow_private_destinations,
       ips: this.ips,
       connections: this.connections,
-      ipBlockPatterns: compilePatterns(o.ip_block_patterns ?? DEFAULT_IP_BLOCK_PATTERNS),
+      ipBlockPatterns: replyPatterns(o.ip_block_patterns ?? DEFAULT_IP_BLOCK_PATTERNS),
       tlsPolicyFor: (domain) => o.tls_policies[domain] ?? o.tls,
       now: () => clock.now(),
     };
@@ -66,23 +66,37 @@ export class DeliveryService {
       await this.store.delivery.avoidIp({ sourceIp: a.sourceIp, destination: a.destination, until, reason: a.reason });
       this.logger.warn({ event: 'ip_avoided', source_ip: a.sourceIp, destination: a.destination, until: new Date(until).toISOString(), reason: a.reason }, 'outbound address avoided for a destination');
     }
+    for (const slow of result.slowDown) {
+      this.connections.reduceConcurrency(slow.hostIp);
+      this.logger.warn({ event: 'host_slow_down', host: slow.host, remote_ip: slow.hostIp, reason: slow.reason }, 'destination host asked for fewer connections');
+    }
     const updates: RecipientUpdate[] = [];
     const failed: NoticeRecipient[] = [];
+    const relayed: NoticeRecipient[] = [];
     const notifyById = new Map(job.recipients.map((r) => [r.id, r]));
     for (const v of result.verdicts) {
       const next = nextState(v.verdict, message, now);
-      const reply = next.expired ? `${v.reply} (gave up: undelivered for ${Math.round((now - message.createdAt) / 3_600_000)} h)` : v.reply;
+      // The remote reply is kept and quoted as received; why Relais stopped is said in its own words, apart.
+      const explanation = next.expired ? `gave up: undelivered for ${Math.round((now - message.createdAt) / 3_600_000)} h` : null;
       const status = next.state === 'failed' && next.expired && !/^[45]/.test(v.status) ? '4.4.7' : v.status;
-      updates.push({ id: v.id, state: next.state, nextAttemptAt: next.nextAttemptAt, reply, status, remoteMta: v.remoteMta, at: now });
+      updates.push({ id: v.id, state: next.state, nextAttemptAt: next.nextAttemptAt, reply: v.reply, status, remoteMta: v.remoteMta, at: now });
       const recipient = notifyById.get(v.id);
-      if (next.state === 'failed' && this.config.notices.failure && wantsNotice('failure', message, recipient?.notify ?? null)) {
-        failed.push({ address: v.address, orcpt: recipient?.orcpt ?? null, status, remoteMta: v.remoteMta, diagnostic: reply, lastAttemptAt: now });
+      const notify = recipient?.notify ?? null;
+      if (next.state === 'failed' && this.config.notices.failure && wantsNotice('failure', message, notify)) {
+        failed.push({ address: v.address, orcpt: recipient?.orcpt ?? null, status, remoteMta: v.remoteMta, diagnostic: v.reply, explanation, lastAttemptAt: now });
+      }
+      // RFC 3461 6.2.2: NOTIFY=SUCCESS to a next hop that does not notify gets a "relayed" notice from here.
+      if (next.state === 'delivered' && v.dsnPassed !== true && wantsNotice('relayed', message, notify)) {
+        // 2.0.0: the report is of the relaying, whatever detail the next hop gave its own acceptance (2.6.0...).
+        relayed.push({ address: v.address, orcpt: recipient?.orcpt ?? null, status: '2.0.0', remoteMta: v.remoteMta, diagnostic: v.reply, lastAttemptAt: now });
       }
     }
-    const notices: NewMessage[] = failed.length ? [noticeMessage('failure', message, body, failed, this.notices, now)] : [];
-    await this.store.delivery.settle(updates, result.attempts, notices, now);
+    const notices: { kind: 'failure' | 'relayed'; notice: NewMessage }[] = [];
+    if (failed.length) notices.push({ kind: 'failure', notice: noticeMessage('failure', message, body, failed, this.notices, now) });
+    if (relayed.length) notices.push({ kind: 'relayed', notice: noticeMessage('relayed', message, body, relayed, this.notices, now) });
+    await this.store.delivery.settle(updates, result.attempts, notices.map((n) => n.notice), now);
     for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
-    for (const n of notices) this.logger.info({ event: 'notice_queued', kind: 'failure', message_id: message.id, notice_id: n.id }, 'failure notice queued');
+    for (const n of notices) this.logger.info({ event: 'notice_queued', kind: n.kind, message_id: message.id, notice_id: n.notice.id }, `${n.kind} notice queued`);
   }
 
   /** Work done every scheduler pass: delay notices, avoidance shared between nodes, retention. */

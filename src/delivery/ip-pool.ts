@@ -32,6 +32,25 @@ export class IpPool {
     return undefined;
   }
 
+  /**
+   * When choose() finds nothing for a destination (every address avoided, or out of rotation): the address
+   * whose avoidance ends first, in rotation if any is, so that retries go on and the pool's state never
+   * becomes a recipient's failure.
+   */
+  leastRecentlyAvoided(destination: string, now: number): OutboundIp {
+    const rank = (ip: OutboundIp): [number, number] => [
+      ip.address !== null && this.outOfRotation.has(ip.address) ? 1 : 0,
+      ip.address === null ? now : (this.avoided.get(ip.address)?.get(destination)?.until ?? now),
+    ];
+    let best = this.ips[0] as OutboundIp;
+    for (const ip of this.ips) {
+      const [a, b] = rank(ip);
+      const [x, y] = rank(best);
+      if (a < x || (a === x && b < y)) best = ip;
+    }
+    return best;
+  }
+
   avoid(address: string | null, destination: string, until: number, reason: string): void {
     if (address === null) return;
     let map = this.avoided.get(address);

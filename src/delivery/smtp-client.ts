@@ -36,7 +36,15 @@ export interface RecipientReply {
 }
 
 export type TransactionResult =
-  | { stage: 'done'; code: number; reply: string; accepted: string[]; rejected: RecipientReply[] }
+  | {
+      stage: 'done';
+      code: number;
+      reply: string;
+      accepted: string[];
+      rejected: RecipientReply[];
+      /** The next hop advertised DSN and got the NOTIFY/ORCPT/RET/ENVID parameters: it notifies from now on. */
+      dsnPassed?: boolean;
+    }
   | { stage: 'mail' | 'data' | 'rcpt'; code: number; reply: string; rejected: RecipientReply[] }
   | { stage: 'connection'; code: null; reply: string; rejected: RecipientReply[] };
 

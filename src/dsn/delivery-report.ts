@@ -4,9 +4,10 @@ import { rfc5322Date } from '../submission/message-headers.js';
 
 /**
  * RFC 3464 delivery status notifications: a multipart/report with a plain-words part, a message/delivery-status
- * part, and the original headers (RET=HDRS, the default) or message (RET=FULL). Pure: bytes in, bytes out.
+ * part, and the original headers (RET=HDRS, the default) or message (RET=FULL; a failure notice only, RFC 3461
+ * 4.3). Pure: bytes in, bytes out.
  */
-export type NoticeKind = 'delay' | 'failure';
+export type NoticeKind = 'delay' | 'failure' | 'relayed';
 
 export interface NoticeRecipient {
   address: string;
@@ -14,7 +15,10 @@ export interface NoticeRecipient {
   orcpt: string | null;
   status: string;
   remoteMta: string | null;
+  /** The remote server's reply as received (Diagnostic-Code), or Relais's account of a local problem. */
   diagnostic: string | null;
+  /** Relais's own words on why this notice is sent ("gave up: ..."): the plain-words part only. */
+  explanation?: string | null;
   lastAttemptAt: number | null;
 }
 
@@ -104,12 +108,18 @@ function humanPart(input: NoticeInput): string {
       '(for example the mailbox is full or the server is down). This is only a warning; you do not need to resend.',
       `Delivery will be retried until ${utcText(input.giveUpAt)}.`,
     );
+  } else if (input.kind === 'relayed') {
+    lines.push(
+      'Your message was handed to the mail servers of the recipients below. You asked to be told of its delivery,',
+      'but those servers do not send delivery notifications: this is the last notice you will get about it.',
+    );
   } else {
     lines.push('Your message could not be delivered to the recipients below. It will not be retried.');
   }
   lines.push('');
   for (const r of input.recipients) {
     lines.push(safeLine(`<${r.address}>${r.remoteMta ? ` (server ${r.remoteMta})` : ''}:`));
+    if (r.explanation) lines.push(...indented(`${safeLine(r.explanation)}${r.diagnostic ? '; the last reply was:' : ''}`));
     lines.push(...indented(safeLine(r.diagnostic ?? 'no reply recorded')));
   }
   lines.push('', `Message queued as ${input.queueId}, received ${utcText(input.arrivalDate)}.`);
@@ -127,7 +137,7 @@ function statusPart(input: NoticeInput): string {
     // neutralised at the SMTP client must not forge fields either.
     if (r.orcpt) f.push(`Original-Recipient: ${safeLine(r.orcpt)}`);
     f.push(`Final-Recipient: rfc822; ${safeLine(r.address)}`);
-    f.push(`Action: ${input.kind === 'delay' ? 'delayed' : 'failed'}`);
+    f.push(`Action: ${input.kind === 'delay' ? 'delayed' : input.kind === 'relayed' ? 'relayed' : 'failed'}`);
     f.push(`Status: ${r.status}`);
     if (r.remoteMta) f.push(`Remote-MTA: dns; ${safeLine(r.remoteMta)}`);
     if (r.diagnostic) f.push(foldedField('Diagnostic-Code', diagnosticField(safeLine(r.diagnostic))));
@@ -141,8 +151,10 @@ function statusPart(input: NoticeInput): string {
 export function buildDeliveryReport(input: NoticeInput): Buffer {
   const boundary = `${input.queueId}.${crypto.randomBytes(6).toString('hex')}/${input.reportingMta}`;
   const subject =
-    input.kind === 'delay' ? 'Delayed Mail (still being retried)' : 'Undelivered Mail Returned to Sender';
-  const full = input.ret === 'FULL';
+    input.kind === 'delay' ? 'Delayed Mail (still being retried)' : input.kind === 'relayed' ? 'Successful Mail Delivery Report' : 'Undelivered Mail Returned to Sender';
+  // RET asks for the message back with a failure; a message that was delivered is not sent back whole.
+  const full = input.ret === 'FULL' && input.kind !== 'relayed';
+  const returned = input.kind === 'relayed' ? 'Delivered Message Headers' : full ? 'Undelivered Message' : 'Undelivered Message Headers';
   const original = full ? input.original : headerBlock(input.original);
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
@@ -169,7 +181,7 @@ export function buildDeliveryReport(input: NoticeInput): Buffer {
     '',
     statusPart(input),
     `--${boundary}`,
-    `Content-Description: ${full ? 'Undelivered Message' : 'Undelivered Message Headers'}`,
+    `Content-Description: ${returned}`,
     `Content-Type: ${full ? 'message/rfc822' : 'text/rfc822-headers'}`,
     '',
     '',

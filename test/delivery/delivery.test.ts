@@ -247,12 +247,16 @@ describe('delivery to real receivers through real DNS', () => {
     assert.equal(f.mail.subject, 'Undelivered Mail Returned to Sender');
     assert.equal(f.status[1]?.action, 'failed');
     assert.equal(f.status[1]?.status, '4.2.0');
-    assert.match(f.status[1]?.['diagnostic-code'] ?? '', /451 4\.2\.0 .*gave up/);
+    // The remote reply exactly as received; Relais's own words only in the plain-words part.
+    assert.equal(f.status[1]?.['diagnostic-code'], 'smtp; 451 4.2.0 <tempfail@mx.test>: temporary failure (tempfail requested)');
     assert.match(f.mail.text ?? '', /could not be delivered/);
+    assert.match(f.mail.text ?? '', /gave up: undelivered for 168 h/);
     assert.deepEqual(await states(id), { 'tempfail@mx.test': 'failed' });
     const m = await w.relay.relay.store.findMessage(id);
     // every 15 minutes over 7 days would be 673 attempts; the clock jumped, but the last one was at give-up
     assert.equal(m?.recipients[0]?.lastAttemptAt, accepted + 7 * DAY);
+    // The stored reply is the remote server's, as received: "gave up" is Relais's word, not the server's.
+    assert.equal(m?.recipients[0]?.lastReply, '451 4.2.0 <tempfail@mx.test>: temporary failure (tempfail requested)');
   });
 
   test('a 550 fails at once with a failure notice; a message with a null sender is never notified', async () => {

@@ -36,6 +36,11 @@ export interface ReceiverBehaviour {
   mail?: SmtpReply;
   /** Every RCPT TO gets this reply. */
   rcpt?: SmtpReply;
+  /**
+   * A per-transaction recipient limit, like Postfix's smtpd_recipient_limit: RCPTs past `limit` in one
+   * transaction get `reply` (Postfix: `452 4.5.3 Error: too many recipients`).
+   */
+  maxRecipients?: { limit: number; reply: SmtpReply };
   /** The end of DATA gets this reply, or `'disconnect'`: the connection is dropped after the final dot, unanswered. */
   data?: SmtpReply | 'disconnect';
   /** Wait this long before answering the final dot (a receiver scanning the message): tests client timeouts. */
@@ -109,6 +114,8 @@ export interface ReceiverOptions {
   certificate?: Certificate;
   /** SIZE limit, advertised and enforced with 552 at MAIL FROM (SIZE=) or at the end of DATA; default none. */
   size?: number;
+  /** Advertise DSN (RFC 3461) and accept its parameters; default true. */
+  dsn?: boolean;
 }
 
 export interface ReceiverPeer {
@@ -227,7 +234,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
     disabledCommands: ['AUTH'],
     authOptional: true,
     hideENHANCEDSTATUSCODES: false,
-    hideDSN: false,
+    hideDSN: options.dsn === false,
     // No PTR lookup of the client: it would ask the system resolver, outside the test world.
     disableReverseLookup: true,
     ...(options.size !== undefined ? { size: options.size } : {}),
@@ -277,6 +284,8 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverP
     onRcptTo(address, session, callback) {
       const local = localPart(address.address);
       let reply = current.rcpt;
+      const cap = current.maxRecipients;
+      if (reply === undefined && cap !== undefined && session.envelope.rcptTo.length >= cap.limit) reply = cap.reply;
       if (current.localPartFailures && local.startsWith('tempfail')) {
         reply = { code: 451, message: `4.2.0 <${address.address}>: temporary failure (tempfail requested)` };
       } else if (current.localPartFailures && local.startsWith('permfail')) {

@@ -17,6 +17,8 @@ export interface ReceiverSpec {
   address: string;
   name: string;
   behaviour?: Partial<ReceiverBehaviour>;
+  /** Advertise DSN; default true. */
+  dsn?: boolean;
 }
 
 export interface DeliveryWorld {
@@ -76,7 +78,7 @@ export async function startDeliveryWorld(options: {
   const dns = await startDns({ zones });
   const receivers = new Map<string, ReceiverPeer>();
   for (const spec of specs) {
-    receivers.set(spec.address, await startReceiver({ address: spec.address, port, name: spec.name, behaviour: spec.behaviour }));
+    receivers.set(spec.address, await startReceiver({ address: spec.address, port, name: spec.name, behaviour: spec.behaviour, ...(spec.dsn === false ? { dsn: false } : {}) }));
   }
   const clock = new ManualClock(Date.now());
   const relayClock: Clock = options.systemClock ? { now: () => Date.now() } : clock;

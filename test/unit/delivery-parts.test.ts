@@ -78,3 +78,17 @@ test('IP pool: round robin, avoidance per destination, out of rotation', () => {
   assert.equal(pool.choose('c.test', new Set(['10.0.0.1']), 0), undefined);
   assert.deepEqual(IpPool.fromConfig([], 'relay.example').ips, [{ address: null, ehlo: 'relay.example' }]);
 });
+
+test('IP pool: with every address avoided, the one whose avoidance ends first carries the retry', () => {
+  const pool = IpPool.fromConfig([{ address: '10.0.0.1' }, { address: '10.0.0.2' }, { address: '10.0.0.3' }], 'relay.example');
+  pool.avoid('10.0.0.1', 'a.test', 3000, 'blocked');
+  pool.avoid('10.0.0.2', 'a.test', 1000, 'blocked');
+  pool.avoid('10.0.0.3', 'a.test', 2000, 'blocked');
+  assert.equal(pool.choose('a.test', new Set(), 0), undefined);
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0).address, '10.0.0.2');
+  // An address out of rotation comes last, but still comes: nothing in the pool fails a recipient.
+  pool.setOutOfRotation('10.0.0.2', 'listed on zen.test');
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0).address, '10.0.0.3');
+  for (const a of ['10.0.0.1', '10.0.0.3']) pool.setOutOfRotation(a, 'listed');
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0).address, '10.0.0.2');
+});
