@@ -80,7 +80,7 @@ export class DeliveryService {
       }
     }
     const notices: NewMessage[] = failed.length ? [noticeMessage('failure', message, body, failed, this.notices, now)] : [];
-    await this.store.delivery.settle(updates, result.attempts, notices, now);
+    await this.store.delivery.settle(updates, result.attempts, notices, now, job.recipients[0]?.leaseOwner ?? '');
     for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
     for (const n of notices) this.logger.info({ event: 'notice_queued', kind: 'failure', message_id: message.id, notice_id: n.id }, 'failure notice queued');
   }

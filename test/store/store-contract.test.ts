@@ -66,7 +66,7 @@ for (const kind of stores) {
     test('migrations are applied once and opening again is a no-op', async () => {
       const again = await Store.open(target.url, T0);
       const rows = await again.db.all<{ version: number }>('SELECT version FROM schema_migrations');
-      assert.deepEqual(rows.map((r) => Number(r.version)).sort(), [1, 2, 3]);
+      assert.deepEqual(rows.map((r) => Number(r.version)).sort(), [1, 2, 3, 4]);
       await again.close();
     });
 
@@ -201,9 +201,9 @@ for (const kind of stores) {
       assert.deepEqual(await store.delivery.claimDue(T0 + 1000, 100, 'late', T0 + 61_000), []);
       const afterLease = await store.delivery.claimDue(T0 + 60_000, 100, 'takeover', T0 + 120_000);
       assert.equal(afterLease.length, 80, 'a dead node\'s claims come back when its lease ends');
-      await store.delivery.release(afterLease.map((r) => r.id), T0);
+      await store.delivery.release(afterLease.map((r) => r.id), T0, 'takeover');
       assert.equal((await store.delivery.claimDue(T0, 1000, 'again', T0 + 1000)).length, 80);
-      await store.delivery.release(afterLease.map((r) => r.id), T0);
+      await store.delivery.release(afterLease.map((r) => r.id), T0, 'again');
     });
 
     test('settle writes outcomes, attempts and notices together; final states are never changed again', async () => {
@@ -218,12 +218,13 @@ for (const kind of stores) {
         [{ messageId: r1.messageId, domain: 'one.test', recipients: [r1.address], delivered: 1, at: T0, mx: 'mx.one.test', remoteIp: '127.0.0.21', sourceIp: '127.0.0.11', tlsVersion: 'TLSv1.3', tlsCipher: 'X', reply: '250 ok', outcome: 'delivered' }],
         [notice],
         T0,
+        'n',
       );
       const m = await store.findMessage(r1.messageId);
       assert.equal(m?.recipients.find((r) => r.id === r1.id)?.state, 'delivered');
       assert.equal(m?.recipients.find((r) => r.id === r1.id)?.attempts, 1);
       assert.ok(await store.findMessage('NOTICE1'));
-      await store.delivery.settle([{ id: r1.id, state: 'failed', nextAttemptAt: T0, reply: '550', status: '5.0.0', remoteMta: null, at: T0 }], [], [], T0);
+      await store.delivery.settle([{ id: r1.id, state: 'failed', nextAttemptAt: T0, reply: '550', status: '5.0.0', remoteMta: null, at: T0 }], [], [], T0, 'n');
       assert.equal((await store.findMessage(r1.messageId))?.recipients.find((r) => r.id === r1.id)?.state, 'delivered');
       const attempts = await store.delivery.attempts(r1.messageId);
       assert.equal(attempts[0]?.sourceIp, '127.0.0.11');
@@ -256,6 +257,7 @@ for (const kind of stores) {
         [{ messageId: 'D08', domain: 'one.test', recipients: [], delivered: 2, at: T0, mx: null, remoteIp: null, sourceIp: null, tlsVersion: null, tlsCipher: null, reply: '250', outcome: 'delivered' }],
         [],
         T0 + 5,
+        'n',
       );
       assert.equal(await store.delivery.purge(T0 + 5), 0);
       assert.equal(await store.delivery.purge(T0 + 6), 1);
