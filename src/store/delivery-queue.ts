@@ -11,19 +11,24 @@ import type {
 } from './delivery-records.js';
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from './delivery-records.js';
 import type { NewMessage } from './records.js';
-import type { SqlDatabase, SqlRunner, SqlValue } from './sql.js';
+import type { Dialect, SqlDatabase, SqlRunner, SqlValue } from './sql.js';
 import { insertMessage } from './insert-message.js';
 
 const PENDING = "('queued', 'deferred')";
 
 /**
- * The due recipients a claim takes, oldest due first. Its WHERE repeats the predicate of the partial index
- * recipients_pending_due word for word, which is what lets SQLite (and PostgreSQL) walk that index in order
- * instead of sorting every due row; test/store/query-plans.test.ts checks it. A lease still running is never
- * taken, whatever next_attempt_at says. Parameters: now, now, limit.
+ * The due recipients a claim takes, oldest due first, through the partial index recipients_pending_due walked in
+ * next_attempt_at order: no sort of every due row, and delivered or failed rows are not even in it. The WHERE
+ * repeats the index's predicate word for word, which PostgreSQL's planner needs to use a partial index; SQLite,
+ * without ANALYZE statistics, would still pick recipients(state, next_attempt_at) and sort, so it is told.
+ * test/store/query-plans.test.ts checks both plans. A lease still running is never taken, whatever
+ * next_attempt_at says. Parameters: now, now, limit.
  */
-export const CLAIM_CANDIDATES = `SELECT id FROM recipients WHERE state IN ${PENDING} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+export function claimCandidates(dialect: Dialect): string {
+  const index = dialect === 'sqlite' ? ' INDEXED BY recipients_pending_due' : '';
+  return `SELECT id FROM recipients${index} WHERE state IN ${PENDING} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
   ORDER BY next_attempt_at LIMIT ?`;
+}
 
 /** Rows per statement of a large update or delete: a few milliseconds each on SQLite (see npm run bench:queue). */
 const BATCH_ROWS = 1000;
@@ -68,7 +73,7 @@ export class DeliveryQueue {
       (tx) =>
         tx.all<{ id: number; message_id: string; address: string; domain: string; orcpt: string | null; notify: string | null; attempts: number }>(
           `UPDATE recipients SET lease_owner = ?, lease_until = ?, next_attempt_at = ?, retry_asked = 0
-           WHERE id IN (${CLAIM_CANDIDATES} ${lock})
+           WHERE id IN (${claimCandidates(this.db.dialect)} ${lock})
            RETURNING id, message_id, address, domain, orcpt, notify, attempts`,
           [owner, leaseUntil, leaseUntil, now, now, limit],
         ),
@@ -179,6 +184,7 @@ export class DeliveryQueue {
         `UPDATE recipients SET lease_until = ?, next_attempt_at = ? WHERE lease_owner = ? AND state IN ${PENDING} AND id IN (${chunk.map(() => '?').join(', ')})`,
         [leaseUntil, leaseUntil, owner, ...chunk],
       );
+      if (ids.length > ID_CHUNK) await yieldToEventLoop();
     }
   }
 
@@ -190,6 +196,7 @@ export class DeliveryQueue {
          WHERE id IN (${chunk.map(() => '?').join(', ')}) AND state IN ${PENDING} AND lease_owner = ?`,
         [now, ...chunk, owner],
       );
+      if (ids.length > ID_CHUNK) await yieldToEventLoop();
     }
   }
 
@@ -353,7 +360,9 @@ export class DeliveryQueue {
     let changed = 0;
     let after = 0;
     for (;;) {
-      const ids = await this.db.all<{ id: number }>(`SELECT id FROM recipients WHERE id > ? AND state IN ${PENDING} ORDER BY id LIMIT ${BATCH_ROWS}`, [after]);
+      // A range of the primary key, whatever the states in it: a state condition here would let the planner walk
+      // recipients_due and sort every pending row on each batch.
+      const ids = await this.db.all<{ id: number }>(`SELECT id FROM recipients WHERE id > ? ORDER BY id LIMIT ${BATCH_ROWS}`, [after]);
       if (ids.length === 0) return changed;
       after = Number(ids[ids.length - 1]?.id);
       const first = Number(ids[0]?.id);
