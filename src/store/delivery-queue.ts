@@ -15,6 +15,8 @@ import type { Dialect, SqlDatabase, SqlRunner, SqlValue } from './sql.js';
 import { insertMessage } from './insert-message.js';
 
 const PENDING = "('queued', 'deferred')";
+/** The other states of RecipientState: NOT IN these is PENDING in a form no index is chosen for. */
+const FINAL = "('delivered', 'failed')";
 
 /**
  * The due recipients a claim takes, oldest due first, through the partial index recipients_pending_due walked in
@@ -151,11 +153,10 @@ export class DeliveryQueue {
             `UPDATE recipients SET state = ?, next_attempt_at = CASE WHEN retry_asked = 1 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END,
                last_attempt_at = ?, last_reply = ?, status = ?, remote_mta = ?,
                attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, retry_asked = 0, updated_at = ?
-             WHERE state IN ${PENDING} AND lease_owner = ?
-               AND message_id = (SELECT message_id FROM recipients WHERE id = ?)
-               AND (id = ? OR address = (SELECT address FROM recipients WHERE id = ?))
+             WHERE id IN (SELECT d.id FROM recipients r JOIN recipients d ON d.message_id = r.message_id WHERE r.id = ? AND (d.id = r.id OR d.address = r.address))
+               AND state IN ${PENDING} AND lease_owner = ?
              RETURNING message_id`,
-            [u.state, retried, u.nextAttemptAt, u.at, u.reply.slice(0, 1000), u.status, u.remoteMta, now, owner, u.id, u.id, u.id],
+            [u.state, retried, u.nextAttemptAt, u.at, u.reply.slice(0, 1000), u.status, u.remoteMta, now, u.id, owner],
           );
           settled += rows.length;
           // A recipient can fail with no attempt to record (no route, give-up): its message may be finished too.
@@ -208,15 +209,17 @@ export class DeliveryQueue {
    */
   async releaseNodeLeases(node: string, now: number, everyNode = false): Promise<number> {
     const prefix = `${node}/`;
-    // "lease_owner IS NOT NULL" as written in the partial index recipients_leased, so only leased rows are read.
+    // "lease_owner IS NOT NULL" as written in the partial index recipients_leased, so only leased rows are read (a
+    // state condition would have SQLite walk every pending row instead). Only pending rows are ever leased.
     const mine = everyNode ? 'lease_owner IS NOT NULL' : 'lease_owner IS NOT NULL AND substr(lease_owner, 1, CAST(? AS INTEGER)) = ?';
     const params: SqlValue[] = everyNode ? [] : [[...prefix].length, prefix];
     let freed = 0;
     for (;;) {
       const n = (
         await this.db.run(
-          `UPDATE recipients SET lease_owner = NULL, lease_until = NULL, retry_asked = 0, next_attempt_at = ?
-           WHERE id IN (SELECT id FROM recipients WHERE state IN ${PENDING} AND ${mine} LIMIT ${BATCH_ROWS})`,
+          `UPDATE recipients SET lease_owner = NULL, lease_until = NULL, retry_asked = 0,
+             next_attempt_at = CASE WHEN state IN ${PENDING} THEN CAST(? AS BIGINT) ELSE next_attempt_at END
+           WHERE id IN (SELECT id FROM recipients WHERE ${mine} LIMIT ${BATCH_ROWS})`,
           [now, ...params],
         )
       ).changes;
@@ -365,8 +368,12 @@ export class DeliveryQueue {
       const ids = await this.db.all<{ id: number }>(`SELECT id FROM recipients WHERE id > ? ORDER BY id LIMIT ${BATCH_ROWS}`, [after]);
       if (ids.length === 0) return changed;
       after = Number(ids[ids.length - 1]?.id);
-      const first = Number(ids[0]?.id);
-      changed += (await this.db.run(`UPDATE recipients SET ${set} WHERE id >= ? AND id <= ? AND state IN ${PENDING}`, [now, now, now, first, after])).changes;
+      // "state IN (pending)" here would make SQLite's planner walk recipients_due for every batch rather than take
+      // these ids: the final states are excluded instead, a condition no index serves.
+      const list = ids.map((r) => Number(r.id));
+      changed += (
+        await this.db.run(`UPDATE recipients SET ${set} WHERE id IN (${list.map(() => '?').join(', ')}) AND state NOT IN ${FINAL}`, [now, now, now, ...list])
+      ).changes;
       await yieldToEventLoop();
     }
   }
