@@ -40,3 +40,13 @@ test('errors name the key and what is expected', () => {
   assert.throws(() => parseConfig({ quota: { windw: '1h' } } as never), /unknown setting "quota\.windw"/);
   assert.throws(() => parseConfig({ listen: { smtps: ['[::1]:465', 'nope'] } }), /listen\.smtps\[1\]: expected "address:port"/);
 });
+
+test('node.name: the host name by default, a plain name otherwise; a short default lease', () => {
+  const config = parseConfig({});
+  assert.match(config.node.name, /^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+  assert.equal(config.queue.lease_time, 60_000);
+  assert.equal(parseConfig({ node: { name: 'relay-2.dc1' } }).node.name, 'relay-2.dc1');
+  // "/" separates the node from the process in a lease owner: a name holding one would match another node's leases.
+  assert.throws(() => parseConfig({ node: { name: 'a/b' } }), /node\.name: expected a name of letters, digits/);
+  assert.throws(() => parseConfig({ node: { name: '' } }), /node\.name: /);
+});
