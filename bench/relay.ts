@@ -13,6 +13,7 @@ import { freePort } from './peers/loopback.js';
 import { treeCpuSeconds } from './peers/proc-stat.js';
 import { startSmtpSink } from './peers/smtp-sink.js';
 import { measurePostfix } from './postfix-baseline.js';
+import { loadDeferredQueue } from './load/bulk-queue.js';
 import { messageBody, openLoadSession } from './load/submit-client.js';
 import { startRelaisForBench } from './relais-process.js';
 
@@ -99,35 +100,10 @@ async function endToEnd(): Promise<Record<string, number>> {
 async function bigQueue(count: number): Promise<Record<string, number>> {
   const sinkPort = await freePort();
   const sink = await startSmtpSink({ address: '127.0.0.1', port: sinkPort });
-  const perMessage = 10;
   const relais = await startRelaisForBench({
     extraConfig: [`routes: { "*": "127.0.0.1:${sinkPort}" }`, 'outbound: { ips: [{ address: 127.0.0.11 }] }'],
-    prepare: async (services) => {
-      // Bulk-load straight into the store: the point is the relay's behaviour with the queue, not the load time.
-      const db = services.store.db;
-      const now = Date.now();
-      const later = now + 3_600_000;
-      await db.transaction(
-        async (tx) => {
-          for (let m = 0; m < count / perMessage; m++) {
-            const id = `BULK${String(m).padStart(10, '0')}`;
-            await tx.run(
-              `INSERT INTO messages (id, credential_id, kind, mail_from, size, created_at, retry_every, give_up_at, delay_notice_at, delay_notice_sent)
-               VALUES (?, NULL, 'message', 'bulk@source.test', 4096, ?, 900000, ?, ?, 1)`,
-              [id, now, now + 7 * 86_400_000, now + 3_600_000],
-            );
-            await tx.run('INSERT INTO message_bodies (message_id, body) VALUES (?, ?)', [id, BODY]);
-            const values: (string | number)[] = [];
-            for (let r = 0; r < perMessage; r++) values.push(id, `r${r}@deferred${m % 1000}.test`, `deferred${m % 1000}.test`, 'deferred', later, now);
-            await tx.run(
-              `INSERT INTO recipients (message_id, address, domain, state, next_attempt_at, updated_at) VALUES ${Array.from({ length: perMessage }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
-              values,
-            );
-          }
-        },
-        { durable: true },
-      );
-    },
+    // Bulk-load straight into the store: the point is the relay's behaviour with the queue, not the load time.
+    prepare: (services) => loadDeferredQueue(services.store.db, count, BODY),
   });
   try {
     const rssAfterStart = relais.peakRssMiB();

@@ -1,5 +1,3 @@
-import crypto from 'node:crypto';
-import os from 'node:os';
 import { AccountsService } from './accounts/accounts-service.js';
 import { DeliveryService } from './delivery/delivery-service.js';
 import { Scheduler } from './queue/scheduler.js';
@@ -8,6 +6,7 @@ import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
 import { QuotaService } from './quota/quota-service.js';
 import { systemClock, type Clock } from './shared/clock.js';
+import { leaseOwner } from './store/delivery-queue.js';
 import { Store } from './store/store.js';
 import { AuthGuard } from './submission/auth-guard.js';
 import { ConnectionLimiter } from './submission/connection-limits.js';
@@ -62,6 +61,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     const listeners = createSubmission(config, services, spool, loadServerTls(tls, config.tls), logger);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
+    if (scheduler) await releaseOwnLeases(config, services, logger);
     const bound = await listeners.start();
     scheduler?.start();
     const maintenance = setInterval(() => {
@@ -151,6 +151,18 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
   return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, limiter);
 }
 
+/**
+ * Whatever an earlier process of this node was delivering when it died is due now rather than when its leases
+ * would have run out. This is why node.name must be unique in a cluster: a second live node of the same name
+ * would free the first one's recipients and they would be sent twice. A SQLite store has one node only.
+ */
+async function releaseOwnLeases(config: RelaisConfig, services: Services, logger: Logger): Promise<void> {
+  const freed = await services.store.delivery.releaseNodeLeases(config.node.name, services.clock.now(), services.store.dialect === 'sqlite');
+  if (freed > 0) {
+    logger.info({ event: 'leases_released', node: config.node.name, recipients: freed }, 'recipients an earlier run of this node was delivering are due again');
+  }
+}
+
 /** The delivery side: the delivery service and the scheduler that feeds it from the queue. */
 function createDelivery(config: RelaisConfig, services: Services, logger: Logger): { delivery: DeliveryService; scheduler: Scheduler } {
   const delivery = new DeliveryService(services.store, services.clock, config, logger);
@@ -162,7 +174,7 @@ function createDelivery(config: RelaisConfig, services: Services, logger: Logger
       leaseMs: config.queue.lease_time,
       claimBatch: config.queue.claim_batch,
       concurrency: config.outbound.max_connections,
-      owner: `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`,
+      owner: leaseOwner(config.node.name),
     },
     (job) => delivery.runJob(job),
     () => delivery.periodic(),

@@ -75,8 +75,20 @@ const cidr = z.string().refine((value) => {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }, 'expected an address or a network in CIDR form, for example "192.0.2.10" or "10.0.0.0/8"');
 
+/** A node's name for its leases: letters, digits, dot, dash, underscore; `/` separates it from the process instance. */
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(os.hostname()),
+  node: z
+    .strictObject({
+      // Stable across restarts (so a restart frees what the crashed process held) and unique in a cluster.
+      name: z
+        .string()
+        .regex(NODE_NAME, 'expected a name of letters, digits, ".", "-" or "_" (at most 100), unique among the nodes sharing the store')
+        .default(os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100) || 'relais'),
+    })
+    .prefault({}),
   data_dir: z.string().min(1).default('./data'),
   store: z
     .strictObject({
@@ -158,7 +170,7 @@ export const configSchema = z.strictObject({
       delay_notice_after: duration('60m'),
       commit_batch_max: z.number().int().positive().default(500),
       scan_interval: duration('1s'),
-      lease_time: duration('10m'),
+      lease_time: duration('1m'),
       claim_batch: z.number().int().positive().default(200),
     })
     .prefault({}),

@@ -29,7 +29,7 @@ export interface JobResult {
 
 export interface JobDeps {
   dns: DnsLookup;
-  routes: Readonly<Record<string, string>>;
+  routes: ReadonlyMap<string, string>;
   port: number;
   /** outbound.allow_private_destinations. */
   allowPrivateDestinations: boolean;

@@ -40,15 +40,17 @@ export class DeliveryService {
       { perHost: o.connections_per_host, total: o.max_connections, messagesPerConnection: o.messages_per_connection, idleMs: o.idle_connection_timeout },
       { connect: o.timeouts.connect, greeting: o.timeouts.greeting, command: o.timeouts.command, dataEnd: o.timeouts.data_end },
     );
+    // Maps, not the configuration's plain objects: looking up a domain such as "constructor" must find nothing.
+    const tlsPolicies = new Map(Object.entries(o.tls_policies));
     this.deps = {
       dns: new DnsLookup(config.dns.servers, config.dns.timeout),
-      routes: config.routes,
+      routes: new Map(Object.entries(config.routes)),
       port: o.port,
       allowPrivateDestinations: o.allow_private_destinations,
       ips: this.ips,
       connections: this.connections,
       ipBlockPatterns: replyPatterns(o.ip_block_patterns ?? DEFAULT_IP_BLOCK_PATTERNS),
-      tlsPolicyFor: (domain) => o.tls_policies[domain] ?? o.tls,
+      tlsPolicyFor: (domain) => tlsPolicies.get(domain) ?? o.tls,
       now: () => clock.now(),
     };
     this.notices = noticeSettings(config);
@@ -94,7 +96,7 @@ export class DeliveryService {
     const notices: { kind: 'failure' | 'relayed'; notice: NewMessage }[] = [];
     if (failed.length) notices.push({ kind: 'failure', notice: noticeMessage('failure', message, body, failed, this.notices, now) });
     if (relayed.length) notices.push({ kind: 'relayed', notice: noticeMessage('relayed', message, body, relayed, this.notices, now) });
-    await this.store.delivery.settle(updates, result.attempts, notices.map((n) => n.notice), now);
+    await this.store.delivery.settle(updates, result.attempts, notices.map((n) => n.notice), now, job.recipients[0]?.leaseOwner ?? '');
     for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
     for (const n of notices) this.logger.info({ event: 'notice_queued', kind: n.kind, message_id: message.id, notice_id: n.notice.id }, `${n.kind} notice queued`);
   }

@@ -18,17 +18,19 @@ export type RoutePlan =
 const MAX_TARGETS = 10;
 
 /**
+ * `routes` is a Map, never a plain object: a recipient domain is anyone's string, and `routes["constructor"]` on
+ * an object finds Object's constructor instead of nothing.
  * `allowPrivate` is outbound.allow_private_destinations: without it, address literals and MX hosts outside public
  * unicast space are never connected to. Routes are the operator's own word and are not checked.
  */
 export async function planRoute(
   domain: string,
-  routes: Readonly<Record<string, string>>,
+  routes: ReadonlyMap<string, string>,
   defaultPort: number,
   dns: DnsLookup,
   allowPrivate = false,
 ): Promise<RoutePlan> {
-  const route = routes[domain] ?? routes['*'];
+  const route = routes.get(domain) ?? routes.get('*');
   if (route) {
     // Like a Postfix transport entry: a fixed next hop, no MX lookup.
     const { address, port } = parseEndpoint(route);

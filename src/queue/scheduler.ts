@@ -87,7 +87,7 @@ export class Scheduler {
     clearTimeout(timer);
     const unstarted = this.backlog.splice(0).flatMap((job) => job.recipients.map((r) => r.id));
     for (const id of unstarted) this.held.delete(id);
-    await this.queue.release(unstarted, this.clock.now()).catch(() => undefined);
+    await this.queue.release(unstarted, this.clock.now(), this.options.owner).catch(() => undefined);
   }
 
   private async run(): Promise<void> {

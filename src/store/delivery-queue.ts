@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type {
   AttemptRecord,
   DeliveryMessage,
@@ -10,10 +11,55 @@ import type {
 } from './delivery-records.js';
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from './delivery-records.js';
 import type { NewMessage } from './records.js';
-import type { SqlDatabase, SqlRunner, SqlValue } from './sql.js';
+import type { Dialect, SqlDatabase, SqlRunner, SqlValue } from './sql.js';
 import { insertMessage } from './insert-message.js';
 
 const PENDING = "('queued', 'deferred')";
+/** The other states of RecipientState: NOT IN these is PENDING in a form no index is chosen for. */
+const FINAL = "('delivered', 'failed')";
+
+/**
+ * The due recipients a claim takes, oldest due first, through the partial index recipients_pending_due walked in
+ * next_attempt_at order: no sort of every due row, and delivered or failed rows are not even in it. The WHERE
+ * repeats the index's predicate word for word, which PostgreSQL's planner needs to use a partial index; SQLite,
+ * without ANALYZE statistics, would still pick recipients(state, next_attempt_at) and sort, so it is told.
+ * test/store/query-plans.test.ts checks both plans. A lease still running is never taken, whatever
+ * next_attempt_at says. Parameters: now, now, limit.
+ */
+export function claimCandidates(dialect: Dialect): string {
+  const index = dialect === 'sqlite' ? ' INDEXED BY recipients_pending_due' : '';
+  return `SELECT id FROM recipients${index} WHERE state IN ${PENDING} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+  ORDER BY next_attempt_at LIMIT ?`;
+}
+
+/** Rows per statement of a large update or delete: a few milliseconds each on SQLite (see npm run bench:queue). */
+const BATCH_ROWS = 1000;
+
+/** One batch of the delivery log's purge, through delivery_attempts_by_at. Parameter: before. */
+export const PURGE_ATTEMPTS_SQL = `DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE at < ? ORDER BY at LIMIT ${BATCH_ROWS})`;
+/** Messages per purge statement: each takes its body and recipients with it. */
+const PURGE_MESSAGES = 100;
+/** Ids per IN list, far below SQLite's (32766) and PostgreSQL's (65535) bind-parameter limits. */
+const ID_CHUNK = 500;
+
+/**
+ * The owner written on a process's leases: its node's name, then this process's own instance, so a restarted
+ * node (same name) can free what its dead predecessor held, and yet neither process can settle or renew the
+ * other's leases should both ever run at once.
+ */
+export function leaseOwner(node: string): string {
+  return `${node}/${process.pid}.${randomBytes(4).toString('hex')}`;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /**
  * The delivery side of the queue: leases on due recipients, outcomes, attempts, notices, IP avoidance and the
@@ -28,10 +74,10 @@ export class DeliveryQueue {
     const rows = await this.db.transaction(
       (tx) =>
         tx.all<{ id: number; message_id: string; address: string; domain: string; orcpt: string | null; notify: string | null; attempts: number }>(
-          `UPDATE recipients SET lease_owner = ?, lease_until = ?, next_attempt_at = ?
-           WHERE id IN (SELECT id FROM recipients WHERE state IN ${PENDING} AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? ${lock})
+          `UPDATE recipients SET lease_owner = ?, lease_until = ?, next_attempt_at = ?, retry_asked = 0
+           WHERE id IN (${claimCandidates(this.db.dialect)} ${lock})
            RETURNING id, message_id, address, domain, orcpt, notify, attempts`,
-          [owner, leaseUntil, leaseUntil, now, limit],
+          [owner, leaseUntil, leaseUntil, now, now, limit],
         ),
       { durable: false },
     );
@@ -43,6 +89,7 @@ export class DeliveryQueue {
       orcpt: r.orcpt,
       notify: r.notify,
       attempts: Number(r.attempts),
+      leaseOwner: owner,
     }));
   }
 
@@ -82,19 +129,38 @@ export class DeliveryQueue {
 
   /**
    * Writes outcomes, the attempts that led to them and any failure notices in one durable transaction, so a
-   * crash can neither lose a notice nor send it twice. A recipient already final is never changed again.
+   * crash can neither lose a notice nor send it twice. Only `owner`, the lease holder, changes a recipient: a
+   * node whose lease ran out (and was taken over) must not overwrite the outcome of the node that took over.
+   * A recipient already final is never changed again. Another pending row of the same message and address
+   * under the same lease (a duplicate RCPT queued before submission removed them) gets the same outcome, since
+   * one SMTP transaction delivered to that address once for both.
    */
-  async settle(updates: readonly RecipientUpdate[], attempts: readonly AttemptRecord[], notices: readonly NewMessage[], now: number): Promise<void> {
+  async settle(
+    updates: readonly RecipientUpdate[],
+    attempts: readonly AttemptRecord[],
+    notices: readonly NewMessage[],
+    now: number,
+    owner: string,
+  ): Promise<void> {
     await this.db.transaction(
       async (tx) => {
         const messages = new Set<string>();
+        let settled = 0;
         for (const u of updates) {
-          await tx.run(
-            `UPDATE recipients SET state = ?, next_attempt_at = ?, last_attempt_at = ?, last_reply = ?, status = ?, remote_mta = ?,
-               attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?
-             WHERE id = ? AND state IN ${PENDING}`,
-            [u.state, u.nextAttemptAt, u.at, u.reply.slice(0, 1000), u.status, u.remoteMta, now, u.id],
+          // An operator's retry that came while this was leased takes effect now that the lease ends.
+          const retried = u.state === 'deferred' ? Math.min(u.nextAttemptAt, now) : u.nextAttemptAt;
+          const rows = await tx.all<{ message_id: string }>(
+            `UPDATE recipients SET state = ?, next_attempt_at = CASE WHEN retry_asked = 1 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END,
+               last_attempt_at = ?, last_reply = ?, status = ?, remote_mta = ?,
+               attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, retry_asked = 0, updated_at = ?
+             WHERE id IN (SELECT d.id FROM recipients r JOIN recipients d ON d.message_id = r.message_id WHERE r.id = ? AND (d.id = r.id OR d.address = r.address))
+               AND state IN ${PENDING} AND lease_owner = ?
+             RETURNING message_id`,
+            [u.state, retried, u.nextAttemptAt, u.at, u.reply.slice(0, 1000), u.status, u.remoteMta, now, u.id, owner],
           );
+          settled += rows.length;
+          // A recipient can fail with no attempt to record (no route, give-up): its message may be finished too.
+          for (const r of rows) messages.add(r.message_id);
         }
         for (const a of attempts) {
           messages.add(a.messageId);
@@ -104,7 +170,8 @@ export class DeliveryQueue {
             [a.messageId, a.domain, a.recipients.join(','), a.delivered, a.at, a.mx, a.remoteIp, a.sourceIp, a.tlsVersion, a.tlsCipher, a.reply.slice(0, 1000), a.outcome],
           );
         }
-        for (const notice of notices) await insertMessage(tx, notice);
+        // Outcomes that all lost their lease belong to the node that took over: so do the notices about them.
+        if (updates.length === 0 || settled > 0) for (const notice of notices) await insertMessage(tx, notice);
         for (const id of messages) await markFinished(tx, id, now);
       },
       { durable: true },
@@ -113,20 +180,53 @@ export class DeliveryQueue {
 
   /** Extends this node's leases on recipients still being delivered, so no node (this one included) takes them. */
   async renewLeases(ids: readonly number[], owner: string, leaseUntil: number): Promise<void> {
-    if (ids.length === 0) return;
-    await this.db.run(
-      `UPDATE recipients SET lease_until = ?, next_attempt_at = ? WHERE lease_owner = ? AND state IN ${PENDING} AND id IN (${ids.map(() => '?').join(', ')})`,
-      [leaseUntil, leaseUntil, owner, ...ids],
-    );
+    for (const chunk of chunks(ids, ID_CHUNK)) {
+      await this.db.run(
+        `UPDATE recipients SET lease_until = ?, next_attempt_at = ? WHERE lease_owner = ? AND state IN ${PENDING} AND id IN (${chunk.map(() => '?').join(', ')})`,
+        [leaseUntil, leaseUntil, owner, ...chunk],
+      );
+      if (ids.length > ID_CHUNK) await yieldToEventLoop();
+    }
   }
 
-  /** Gives claimed recipients back (shutdown): due again at once. */
-  async release(ids: readonly number[], now: number): Promise<void> {
-    if (ids.length === 0) return;
-    await this.db.run(
-      `UPDATE recipients SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ? WHERE id IN (${ids.map(() => '?').join(', ')}) AND state IN ${PENDING}`,
-      [now, ...ids],
-    );
+  /** Gives claimed recipients back (shutdown): due again at once. Only the lease holder can. */
+  async release(ids: readonly number[], now: number, owner: string): Promise<void> {
+    for (const chunk of chunks(ids, ID_CHUNK)) {
+      await this.db.run(
+        `UPDATE recipients SET lease_owner = NULL, lease_until = NULL, retry_asked = 0, next_attempt_at = ?
+         WHERE id IN (${chunk.map(() => '?').join(', ')}) AND state IN ${PENDING} AND lease_owner = ?`,
+        [now, ...chunk, owner],
+      );
+      if (ids.length > ID_CHUNK) await yieldToEventLoop();
+    }
+  }
+
+  /**
+   * At start: what an earlier process of this node held is due now, not when its lease would have ended. The
+   * owner of a lease is `node/instance` (leaseOwner()), so this frees every instance of `node` but never another
+   * node's work; hence node names must be unique in a cluster. With `everyNode` (SQLite, a store only one node
+   * uses) every lease is released. Returns how many recipients were freed.
+   */
+  async releaseNodeLeases(node: string, now: number, everyNode = false): Promise<number> {
+    const prefix = `${node}/`;
+    // "lease_owner IS NOT NULL" as written in the partial index recipients_leased, so only leased rows are read (a
+    // state condition would have SQLite walk every pending row instead). Only pending rows are ever leased.
+    const mine = everyNode ? 'lease_owner IS NOT NULL' : 'lease_owner IS NOT NULL AND substr(lease_owner, 1, CAST(? AS INTEGER)) = ?';
+    const params: SqlValue[] = everyNode ? [] : [[...prefix].length, prefix];
+    let freed = 0;
+    for (;;) {
+      const n = (
+        await this.db.run(
+          `UPDATE recipients SET lease_owner = NULL, lease_until = NULL, retry_asked = 0,
+             next_attempt_at = CASE WHEN state IN ${PENDING} THEN CAST(? AS BIGINT) ELSE next_attempt_at END
+           WHERE id IN (SELECT id FROM recipients WHERE ${mine} LIMIT ${BATCH_ROWS})`,
+          [now, ...params],
+        )
+      ).changes;
+      freed += n;
+      if (n < BATCH_ROWS) return freed;
+      await yieldToEventLoop();
+    }
   }
 
   async pendingRecipients(messageId: string): Promise<PendingRecipient[]> {
@@ -248,15 +348,34 @@ export class DeliveryQueue {
     }));
   }
 
-  /** Makes pending recipients due now; of one message, or of all. Returns how many. */
+  /**
+   * Makes pending recipients due now; of one message, or of all. Returns how many. A recipient being delivered
+   * keeps its lease (clearing it would let another node send it a second time): its retry is noted and takes
+   * effect when the lease ends, by settle() if the delivery is deferred, or by the lease running out.
+   */
   async retryNow(messageId: string | null, now: number): Promise<number> {
-    const params: SqlValue[] = [now];
-    let sql = `UPDATE recipients SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE state IN ${PENDING}`;
+    const set = `next_attempt_at = CASE WHEN lease_until > ? THEN next_attempt_at ELSE ? END,
+      retry_asked = CASE WHEN lease_until > ? THEN 1 ELSE 0 END`;
     if (messageId !== null) {
-      sql += ' AND message_id = ?';
-      params.push(messageId);
+      return (await this.db.run(`UPDATE recipients SET ${set} WHERE message_id = ? AND state IN ${PENDING}`, [now, now, now, messageId])).changes;
     }
-    return (await this.db.run(sql, params)).changes;
+    // The whole queue may be a million rows: in batches by id, so neither SQLite nor the event loop stalls.
+    let changed = 0;
+    let after = 0;
+    for (;;) {
+      // A range of the primary key, whatever the states in it: a state condition here would let the planner walk
+      // recipients_due and sort every pending row on each batch.
+      const ids = await this.db.all<{ id: number }>(`SELECT id FROM recipients WHERE id > ? ORDER BY id LIMIT ${BATCH_ROWS}`, [after]);
+      if (ids.length === 0) return changed;
+      after = Number(ids[ids.length - 1]?.id);
+      // "state IN (pending)" here would make SQLite's planner walk recipients_due for every batch rather than take
+      // these ids: the final states are excluded instead, a condition no index serves.
+      const list = ids.map((r) => Number(r.id));
+      changed += (
+        await this.db.run(`UPDATE recipients SET ${set} WHERE id IN (${list.map(() => '?').join(', ')}) AND state NOT IN ${FINAL}`, [now, now, now, ...list])
+      ).changes;
+      await yieldToEventLoop();
+    }
   }
 
   async deleteMessage(id: string, notice: NewMessage | null): Promise<boolean> {
@@ -284,17 +403,34 @@ export class DeliveryQueue {
     return rows.map((r) => ({ domain: String(r.domain), total: Number(r.total), buckets: sums.map((_, i) => Number(r[`b${i}`] ?? 0)) }));
   }
 
-  /** Forgets finished messages and old attempts past the delivery log's retention. */
+  /**
+   * Forgets finished messages and old attempts past the delivery log's retention. In batches, each its own short
+   * transaction, with a turn of the event loop between them: SQLite is synchronous, and one statement deleting a
+   * month of log would stop the relay for seconds.
+   */
   async purge(before: number): Promise<number> {
-    return this.db.transaction(
-      async (tx) => {
-        const removed = await tx.run('DELETE FROM messages WHERE finished_at IS NOT NULL AND finished_at < ?', [before]);
-        await tx.run('DELETE FROM delivery_attempts WHERE at < ?', [before]);
-        await tx.run('DELETE FROM ip_avoidance WHERE until_at < ?', [before]);
-        return removed.changes;
-      },
-      { durable: false },
+    const removed = await this.inBatches(
+      `DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ${PURGE_MESSAGES})`,
+      [before],
+      PURGE_MESSAGES,
     );
+    await this.inBatches(PURGE_ATTEMPTS_SQL, [before], BATCH_ROWS);
+    await this.inBatches(
+      `DELETE FROM ip_avoidance WHERE (source_ip, destination) IN (SELECT source_ip, destination FROM ip_avoidance WHERE until_at < ? LIMIT ${BATCH_ROWS})`,
+      [before],
+      BATCH_ROWS,
+    );
+    return removed;
+  }
+
+  private async inBatches(sql: string, params: readonly SqlValue[], batch: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = (await this.db.run(sql, params)).changes;
+      total += n;
+      if (n < batch) return total;
+      await yieldToEventLoop();
+    }
   }
 }
 

@@ -6,6 +6,8 @@ export interface DueRecipient extends NewRecipient {
   id: number;
   messageId: string;
   attempts: number;
+  /** The lease it was claimed under: only that owner may settle or renew it. */
+  leaseOwner: string;
 }
 
 export interface DeliveryMessage extends MessageEnvelope {

@@ -47,7 +47,19 @@ export interface SessionContext {
 interface Transaction {
   mail: MailArgs;
   recipients: RcptArgs[];
+  /** mailboxKey() of each recipient, to drop a repeated RCPT. */
+  mailboxes: Set<string>;
   ticket: TransactionTicket;
+}
+
+/**
+ * The same mailbox twice in one transaction: the domain compared case-insensitively (DNS names are), the local
+ * part exactly as given. RFC 5321 lets the receiving server treat `Bob` and `bob` as different mailboxes, and
+ * merging them could drop a recipient, whereas keeping them costs at worst one duplicate; Postfix's cleanup
+ * draws the line at the same place.
+ */
+function mailboxKey(rcpt: RcptArgs): string {
+  return `${rcpt.address.slice(0, rcpt.address.lastIndexOf('@'))}@${rcpt.domain}`;
 }
 
 /**
@@ -452,7 +464,7 @@ export class SmtpSession {
     const decision = await this.ctx.policy.checkSender(this.user, parsed.value);
     if (this.closed) return;
     if (!decision.ok) return this.reject('MAIL', decision.reply, rest);
-    this.transaction = { mail: parsed.value, recipients: [], ticket: { units: 0 } };
+    this.transaction = { mail: parsed.value, recipients: [], mailboxes: new Set(), ticket: { units: 0 } };
     this.send(REPLY.senderOk);
   }
 
@@ -463,6 +475,9 @@ export class SmtpSession {
     const parsed = parseRcptTo(rest, transaction.mail.smtputf8);
     if (!parsed.ok) return this.reject('RCPT', parsed.reply, rest);
     if (!this.esmtp && parsed.value.parameters.length) return this.reject('RCPT', REPLY.parametersNeedEhlo, rest);
+    // A repeated recipient is queued once (two rows would be two deliveries) and counted against the quota once;
+    // it still gets its 250, as from Postfix, so the client sees nothing wrong. The first RCPT's DSN parameters stand.
+    if (transaction.mailboxes.has(mailboxKey(parsed.value))) return this.send(REPLY.recipientOk);
     if (transaction.recipients.length >= this.ctx.settings.maxRecipients) {
       return this.reject('RCPT', REPLY.tooManyRecipients(this.ctx.settings.maxRecipients), rest);
     }
@@ -471,6 +486,7 @@ export class SmtpSession {
     if (this.closed) return;
     if (!decision.ok) return this.reject('RCPT', decision.reply, rest);
     transaction.recipients.push(parsed.value);
+    transaction.mailboxes.add(mailboxKey(parsed.value));
     this.send(REPLY.recipientOk);
   }
 

@@ -62,7 +62,8 @@ describe('the CLI prints stored text with control characters escaped', () => {
           usageBucket: 0,
         },
       ]);
-      const [recipient] = (await store.findMessage(id))?.recipients ?? [];
+      // Settled as a delivering node would: under the lease it claimed the recipient with.
+      const [recipient] = await store.delivery.claimDue(now, 10, 'test-node/1', now + 60_000);
       await store.delivery.settle(
         [{ id: recipient?.id as number, state: 'deferred', nextAttemptAt: now + 900_000, reply: hostile.reply, status: '4.2.0', remoteMta: hostile.mx, at: now }],
         [
@@ -83,6 +84,7 @@ describe('the CLI prints stored text with control characters escaped', () => {
         ],
         [],
         now,
+        'test-node/1',
       );
       await store.delivery.avoidIp({ sourceIp: '127.0.0.11', destination: 'x.test', until: now + 3_600_000, reason: hostile.avoidReason });
     } finally {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import YAML from 'yaml';
 import { SENDER, startDeliveryWorld, type DeliveryWorld } from '../support/delivery-world.js';
 import { startTestRelay, type TestRelay } from '../support/relay-fixture.js';
+import { runCli } from '../support/relay-process.js';
 import { openAuthenticated, sendOn } from '../support/smtp-clients.js';
 
 /** Two nodes on one PostgreSQL queue: every message is delivered, and exactly once. */
@@ -15,6 +19,8 @@ describe('two relays sharing one PostgreSQL queue', () => {
       systemClock: true,
       zones: { 'mx.test': { mx: [{ pref: 10, host: 'mx1.mx.test' }] }, 'mx1.mx.test': { a: ['127.0.0.21'] } },
       receivers: [{ address: '127.0.0.21', name: 'mx1.mx.test' }],
+      // Room for a receiver that takes its time over the message (the retry test).
+      overrides: { outbound: { timeouts: { connect: '3s', greeting: '5s', command: '5s', data_end: '60s' } } },
     });
     second = await startTestRelay({
       sharedStoreUrl: w.relay.config.store.url,
@@ -55,5 +61,34 @@ describe('two relays sharing one PostgreSQL queue', () => {
     assert.ok(sources.size >= 2, `deliveries came from ${[...sources].join(', ')}`);
     const pending = await w.relay.relay.store.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM recipients WHERE state <> 'delivered'");
     assert.equal(Number(pending?.n), 0);
+  });
+
+  test('relais queue retry while a node is delivering does not make another node send the message again', { timeout: 90_000 }, async () => {
+    const rx = w.receiver('127.0.0.21');
+    rx.clear();
+    // The receiver sits on the message for a while before its 250: the delivery is in progress meanwhile.
+    rx.setBehaviour({ dataDelayMs: 12_000 });
+    const configFile = path.join(w.relay.dir, 'retry.yaml');
+    fs.writeFileSync(configFile, YAML.stringify({ hostname: 'relay.test', data_dir: w.relay.dir, store: { url: w.relay.config.store.url } }));
+    try {
+      const connection = await openAuthenticated({ port: w.relay.port('submission'), ...w.sender });
+      const info = await sendOn(connection, SENDER, ['slow@mx.test'], 'Subject: retried-while-sending\r\n\r\nbody\r\n');
+      connection.quit();
+      const id = /queued as (\w+)/.exec(info.response)?.[1] as string;
+      await rx.waitFor(1, 10_000);
+      const retry = await runCli(['queue', 'retry', '--all', '--config', configFile]);
+      assert.equal(retry.code, 0, retry.stderr);
+      const state = async () => (await w.relay.relay.store.findMessage(id))?.recipients[0]?.state;
+      assert.equal(await state(), 'queued', 'the retry came while the first delivery was still waiting for its 250 (else this test proves nothing)');
+      const deadline = Date.now() + 40_000;
+      while ((await state()) !== 'delivered' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await state(), 'delivered');
+      // Time for either node to have picked it up again, had the retry freed it.
+      await new Promise((r) => setTimeout(r, 1500));
+      const copies = rx.messages.filter((m) => /^Subject: retried-while-sending/m.test(m.raw.toString()));
+      assert.equal(copies.length, 1, `delivered ${copies.length} times (from ${copies.map((m) => m.remoteAddress).join(', ')})`);
+    } finally {
+      rx.reset();
+    }
   });
 });

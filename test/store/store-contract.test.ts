@@ -66,7 +66,7 @@ for (const kind of stores) {
     test('migrations are applied once and opening again is a no-op', async () => {
       const again = await Store.open(target.url, T0);
       const rows = await again.db.all<{ version: number }>('SELECT version FROM schema_migrations');
-      assert.deepEqual(rows.map((r) => Number(r.version)).sort(), [1, 2, 3]);
+      assert.deepEqual(rows.map((r) => Number(r.version)).sort(), [1, 2, 3, 4]);
       await again.close();
     });
 
@@ -201,9 +201,9 @@ for (const kind of stores) {
       assert.deepEqual(await store.delivery.claimDue(T0 + 1000, 100, 'late', T0 + 61_000), []);
       const afterLease = await store.delivery.claimDue(T0 + 60_000, 100, 'takeover', T0 + 120_000);
       assert.equal(afterLease.length, 80, 'a dead node\'s claims come back when its lease ends');
-      await store.delivery.release(afterLease.map((r) => r.id), T0);
+      await store.delivery.release(afterLease.map((r) => r.id), T0, 'takeover');
       assert.equal((await store.delivery.claimDue(T0, 1000, 'again', T0 + 1000)).length, 80);
-      await store.delivery.release(afterLease.map((r) => r.id), T0);
+      await store.delivery.release(afterLease.map((r) => r.id), T0, 'again');
     });
 
     test('settle writes outcomes, attempts and notices together; final states are never changed again', async () => {
@@ -218,12 +218,13 @@ for (const kind of stores) {
         [{ messageId: r1.messageId, domain: 'one.test', recipients: [r1.address], delivered: 1, at: T0, mx: 'mx.one.test', remoteIp: '127.0.0.21', sourceIp: '127.0.0.11', tlsVersion: 'TLSv1.3', tlsCipher: 'X', reply: '250 ok', outcome: 'delivered' }],
         [notice],
         T0,
+        'n',
       );
       const m = await store.findMessage(r1.messageId);
       assert.equal(m?.recipients.find((r) => r.id === r1.id)?.state, 'delivered');
       assert.equal(m?.recipients.find((r) => r.id === r1.id)?.attempts, 1);
       assert.ok(await store.findMessage('NOTICE1'));
-      await store.delivery.settle([{ id: r1.id, state: 'failed', nextAttemptAt: T0, reply: '550', status: '5.0.0', remoteMta: null, at: T0 }], [], [], T0);
+      await store.delivery.settle([{ id: r1.id, state: 'failed', nextAttemptAt: T0, reply: '550', status: '5.0.0', remoteMta: null, at: T0 }], [], [], T0, 'n');
       assert.equal((await store.findMessage(r1.messageId))?.recipients.find((r) => r.id === r1.id)?.state, 'delivered');
       const attempts = await store.delivery.attempts(r1.messageId);
       assert.equal(attempts[0]?.sourceIp, '127.0.0.11');
@@ -256,11 +257,157 @@ for (const kind of stores) {
         [{ messageId: 'D08', domain: 'one.test', recipients: [], delivered: 2, at: T0, mx: null, remoteIp: null, sourceIp: null, tlsVersion: null, tlsCipher: null, reply: '250', outcome: 'delivered' }],
         [],
         T0 + 5,
+        'n',
       );
       assert.equal(await store.delivery.purge(T0 + 5), 0);
       assert.equal(await store.delivery.purge(T0 + 6), 1);
       assert.equal(await store.findMessage('D08'), undefined);
       assert.deepEqual(await store.delivery.attempts('D08'), []);
+    });
+  });
+}
+
+for (const kind of stores) {
+  describe(`delivery queue leases and outcomes (${kind.name})`, () => {
+    let store: Store;
+    let target: { url: string; cleanup(): Promise<void> };
+    let credential: number;
+    let n = 0;
+    /** A message of its own, queued at T0, so each test sees only its recipients. */
+    const enqueue = async (recipients: string[]) => {
+      const id = `L${kind.name}${++n}`;
+      await store.enqueue([message(id, credential, null, recipients)]);
+      return id;
+    };
+    const claimOf = async (id: string, now: number, owner: string, until: number) =>
+      (await store.delivery.claimDue(now, 100_000, owner, until)).filter((r) => r.messageId === id);
+    const update = (id: number, state: 'delivered' | 'deferred' | 'failed', at: number, nextAttemptAt = at) => ({
+      id,
+      state,
+      nextAttemptAt,
+      reply: state === 'delivered' ? '250 ok' : state === 'deferred' ? '451 later' : '550 no',
+      status: state === 'delivered' ? '2.0.0' : state === 'deferred' ? '4.0.0' : '5.0.0',
+      remoteMta: null,
+      at,
+    });
+
+    before(async () => {
+      target = await kind.open();
+      store = await Store.open(target.url, T0);
+      const customer = await store.addCustomer('L', 'l@l.test', T0);
+      credential = (await store.addCredential(customer.id, 'l', 'x', T0)).id;
+    });
+    after(async () => {
+      await store.close();
+      await target.cleanup();
+    });
+
+    test('a retry during a lease takes nothing from its holder, and takes effect when the delivery ends', async () => {
+      const id = await enqueue(['slow@one.test']);
+      const [r] = await claimOf(id, T0, 'a/1', T0 + 60_000);
+      assert.ok(r);
+      assert.equal(r.leaseOwner, 'a/1');
+      assert.equal(await store.delivery.retryNow(id, T0 + 1000), 1);
+      assert.deepEqual(await claimOf(id, T0 + 1000, 'b/1', T0 + 61_000), [], 'another node must not claim a recipient being delivered');
+      assert.equal(await store.delivery.retryNow(null, T0 + 1500), 1, 'retry --all counts it too');
+      assert.deepEqual(await claimOf(id, T0 + 1500, 'b/1', T0 + 61_500), []);
+      // The holder defers it for 15 minutes; the operator's retry makes it due now instead.
+      await store.delivery.settle([update(r.id, 'deferred', T0 + 2000, T0 + 2000 + 15 * MINUTE)], [], [], T0 + 2000, 'a/1');
+      const again = await claimOf(id, T0 + 2000, 'b/1', T0 + 62_000);
+      assert.deepEqual(again.map((x) => x.id), [r.id]);
+      // Without a retry a deferral keeps its schedule.
+      await store.delivery.settle([update(r.id, 'deferred', T0 + 3000, T0 + 3000 + 15 * MINUTE)], [], [], T0 + 3000, 'b/1');
+      assert.deepEqual(await claimOf(id, T0 + 4000, 'c/1', T0 + 64_000), []);
+      assert.equal((await claimOf(id, T0 + 3000 + 15 * MINUTE, 'c/1', T0 + 20 * MINUTE)).length, 1);
+    });
+
+    test('a recipient whose lease ran out and was taken over is settled only by the node holding it now', async () => {
+      const id = await enqueue(['taken@one.test']);
+      const [r] = await claimOf(id, T0, 'a/1', T0 + 10_000);
+      assert.ok(r);
+      const [taken] = await claimOf(id, T0 + 10_000, 'b/1', T0 + 70_000);
+      assert.equal(taken?.id, r.id, 'an expired lease is claimable');
+      const notice = { ...message(`${id}-N`, 0, null, ['from@customer.test']), credentialId: null, kind: 'notice' as const, mailFrom: '' };
+      await store.delivery.settle([update(r.id, 'failed', T0 + 11_000)], [], [notice], T0 + 11_000, 'a/1');
+      let row = (await store.findMessage(id))?.recipients[0];
+      assert.equal(row?.state, 'queued', 'the node that lost its lease must not settle');
+      assert.equal(await store.findMessage(`${id}-N`), undefined, 'nor send a notice about a recipient it no longer holds');
+      await store.delivery.renewLeases([r.id], 'a/1', T0 + 200_000);
+      assert.deepEqual(await claimOf(id, T0 + 71_000, 'c/1', T0 + 131_000).then((x) => x.length), 1, 'a stale renewal did not extend the lease');
+      await store.delivery.release([r.id], T0 + 72_000, 'b/1');
+      row = (await store.findMessage(id))?.recipients[0];
+      assert.equal(row?.nextAttemptAt, T0 + 131_000, 'a stale release did not free c\'s lease');
+      await store.delivery.settle([update(r.id, 'delivered', T0 + 72_000)], [], [], T0 + 72_000, 'c/1');
+      row = (await store.findMessage(id))?.recipients[0];
+      assert.equal(row?.state, 'delivered');
+    });
+
+    test('two rows for the same address in one job are both settled', async () => {
+      const id = await enqueue(['twice@one.test', 'twice@one.test', 'other@one.test']);
+      const claimed = await claimOf(id, T0, 'a/1', T0 + 60_000);
+      assert.equal(claimed.length, 3);
+      const first = claimed.find((r) => r.address === 'twice@one.test') as { id: number };
+      const other = claimed.find((r) => r.address === 'other@one.test') as { id: number };
+      // What a job does: one verdict per address.
+      await store.delivery.settle([update(first.id, 'delivered', T0), update(other.id, 'delivered', T0)], [], [], T0, 'a/1');
+      const m = await store.findMessage(id);
+      assert.deepEqual(m?.recipients.map((r) => r.state), ['delivered', 'delivered', 'delivered']);
+      assert.deepEqual(await claimOf(id, T0 + 120_000, 'b/1', T0 + 180_000), [], 'nothing is left to send again when the lease ends');
+      assert.equal(await store.delivery.purge(T0 + 1), 1, 'the message is finished');
+    });
+
+    test('a recipient that fails with no attempt recorded finishes its message, which is then purged', async () => {
+      const id = await enqueue(['nowhere@one.test']);
+      const [r] = await claimOf(id, T0, 'a/1', T0 + 60_000);
+      assert.ok(r);
+      await store.delivery.settle([update(r.id, 'failed', T0 + 10)], [], [], T0 + 10, 'a/1');
+      assert.equal(await store.delivery.purge(T0 + 11), 1);
+      assert.equal(await store.findMessage(id), undefined);
+    });
+
+    test('at start a node frees the leases of its earlier processes, and only its own', async () => {
+      const id = await enqueue(['x1@one.test', 'x2@one.test', 'x3@one.test']);
+      const [c1] = await store.delivery.claimDue(T0, 1, 'node-a/100.aa', T0 + 600_000);
+      const [c2] = await store.delivery.claimDue(T0, 1, 'node-ab/200.bb', T0 + 600_000);
+      const [c3] = await store.delivery.claimDue(T0, 1, 'node-b/300.cc', T0 + 600_000);
+      assert.ok(c1 && c2 && c3 && [c1, c2, c3].every((c) => c.messageId === id));
+      assert.equal(await store.delivery.releaseNodeLeases('node-a', T0 + 1000), 1);
+      assert.deepEqual((await claimOf(id, T0 + 1000, 'node-a/400.dd', T0 + 61_000)).map((r) => r.id), [c1.id]);
+      assert.equal(await store.delivery.releaseNodeLeases('node', T0 + 1000), 0, 'a name is not a prefix of another');
+      assert.ok((await store.delivery.releaseNodeLeases('x', T0 + 1000, true)) >= 3, 'a single-node store frees every lease');
+      const leased = await store.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM recipients WHERE lease_owner IS NOT NULL');
+      assert.equal(Number(leased?.n), 0);
+    });
+
+    test('renewal and release take more ids than either database binds in one statement', async () => {
+      const id = await enqueue(['many@one.test']);
+      const [r] = await claimOf(id, T0, 'a/1', T0 + 60_000);
+      assert.ok(r);
+      const ids = [...Array.from({ length: 70_000 }, (_, i) => -1 - i), r.id];
+      await store.delivery.renewLeases(ids, 'a/1', T0 + 120_000);
+      assert.equal((await store.findMessage(id))?.recipients[0]?.nextAttemptAt, T0 + 120_000);
+      await store.delivery.release(ids, T0 + 1000, 'a/1');
+      assert.equal((await claimOf(id, T0 + 1000, 'b/1', T0 + 61_000)).length, 1);
+    });
+
+    test('purge goes on past its batch size until everything old is gone', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const batch: NewMessage[] = [];
+        for (let j = 0; j < 100; j++) batch.push(message(`P${kind.name}${i}-${j}`, credential, null, [`p@purge.test`]));
+        await store.enqueue(batch);
+        ids.push(...batch.map((m) => m.id));
+      }
+      const claimed = (await store.delivery.claimDue(T0, 100_000, 'p/1', T0 + 60_000)).filter((r) => r.domain === 'purge.test');
+      assert.equal(claimed.length, 300);
+      const attempts = claimed.flatMap((r) =>
+        Array.from({ length: 5 }, () => ({ messageId: r.messageId, domain: 'purge.test', recipients: [r.address], delivered: 1, at: T0, mx: null, remoteIp: null, sourceIp: null, tlsVersion: null, tlsCipher: null, reply: '250', outcome: 'delivered' as const })),
+      );
+      await store.delivery.settle(claimed.map((r) => update(r.id, 'delivered', T0)), attempts, [], T0, 'p/1');
+      assert.ok((await store.delivery.purge(T0 + 1)) >= 300);
+      for (const id of ids.slice(0, 5).concat(ids.slice(-5))) assert.equal(await store.findMessage(id), undefined);
+      const left = await store.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM delivery_attempts WHERE at < ?', [T0 + 1]);
+      assert.equal(Number(left?.n), 0);
     });
   });
 }

@@ -66,6 +66,8 @@ export async function startDeliveryWorld(options: {
   systemClock?: boolean;
   /** Domains sent through a fixed route (config `routes`) to a receiver's address on the world's port, not by MX. */
   routedDomains?: Record<string, string>;
+  /** What the world's DNS answers for unlisted names outside `.test` (startDns's otherNames; default REFUSED). */
+  dnsOtherNames?: 'refuse' | 'nxdomain';
 }): Promise<DeliveryWorld> {
   const mailboxSpec: ReceiverSpec = { address: '127.0.0.29', name: 'mx.customer.test' };
   const specs = [...options.receivers, mailboxSpec];
@@ -75,7 +77,7 @@ export async function startDeliveryWorld(options: {
     'customer.test': { mx: [{ pref: 10, host: 'mx.customer.test' }] },
     'mx.customer.test': { a: ['127.0.0.29'] },
   };
-  const dns = await startDns({ zones });
+  const dns = await startDns({ zones, otherNames: options.dnsOtherNames });
   const receivers = new Map<string, ReceiverPeer>();
   for (const spec of specs) {
     receivers.set(spec.address, await startReceiver({ address: spec.address, port, name: spec.name, behaviour: spec.behaviour, ...(spec.dsn === false ? { dsn: false } : {}) }));

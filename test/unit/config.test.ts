@@ -64,3 +64,13 @@ test('what start would refuse is refused at check time, in plain words, one line
     for (const line of lines) assert.doesNotMatch(line, /Invalid input|received/);
   }
 });
+
+test('node.name: the host name by default, a plain name otherwise; a short default lease', () => {
+  const config = parseConfig({});
+  assert.match(config.node.name, /^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+  assert.equal(config.queue.lease_time, 60_000);
+  assert.equal(parseConfig({ node: { name: 'relay-2.dc1' } }).node.name, 'relay-2.dc1');
+  // "/" separates the node from the process in a lease owner: a name holding one would match another node's leases.
+  assert.throws(() => parseConfig({ node: { name: 'a/b' } }), /node\.name: expected a name of letters, digits/);
+  assert.throws(() => parseConfig({ node: { name: '' } }), /node\.name: /);
+});
