@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger.js';
 import { nextState } from '../queue/retry-schedule.js';
 import type { DeliveryJob } from '../queue/scheduler.js';
 import type { Clock } from '../shared/clock.js';
-import type { RecipientUpdate } from '../store/delivery-records.js';
+import type { AttemptRecord, RecipientUpdate } from '../store/delivery-records.js';
 import type { NewMessage } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { attemptView } from './attempt-view.js';
@@ -27,6 +27,7 @@ export class DeliveryService {
   private readonly notices: NoticeSettings;
   private lastAvoidanceSync = 0;
   private lastPurge = 0;
+  private readonly settles: SettleBatcher;
 
   constructor(
     private readonly store: Store,
@@ -52,6 +53,7 @@ export class DeliveryService {
       now: () => clock.now(),
     };
     this.notices = noticeSettings(config);
+    this.settles = new SettleBatcher(store, clock);
   }
 
   async runJob(job: DeliveryJob): Promise<void> {
@@ -80,7 +82,7 @@ export class DeliveryService {
       }
     }
     const notices: NewMessage[] = failed.length ? [noticeMessage('failure', message, body, failed, this.notices, now)] : [];
-    await this.store.delivery.settle(updates, result.attempts, notices, now);
+    await this.settles.settle(updates, result.attempts, notices);
     for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
     for (const n of notices) this.logger.info({ event: 'notice_queued', kind: 'failure', message_id: message.id, notice_id: n.id }, 'failure notice queued');
   }
@@ -119,5 +121,53 @@ export class DeliveryService {
 
   close(): void {
     this.connections.closeAll();
+  }
+}
+
+interface PendingSettle {
+  updates: readonly RecipientUpdate[];
+  attempts: readonly AttemptRecord[];
+  notices: readonly NewMessage[];
+  done: () => void;
+  failed: (error: Error) => void;
+}
+
+/**
+ * Group commit for outcomes: the jobs that end while one settle transaction is being fsynced are written
+ * together in the next, so a busy node pays one fsync for many messages instead of one each. A job's call
+ * resolves only once its own outcome is durable, and its recipients stay leased (renewed) until then.
+ */
+class SettleBatcher {
+  private pending: PendingSettle[] = [];
+  private writing = false;
+
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly maxBatch = 500) {}
+
+  settle(updates: readonly RecipientUpdate[], attempts: readonly AttemptRecord[], notices: readonly NewMessage[]): Promise<void> {
+    return new Promise((done, failed) => {
+      this.pending.push({ updates, attempts, notices, done, failed });
+      if (!this.writing) void this.write();
+    });
+  }
+
+  private async write(): Promise<void> {
+    this.writing = true;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      try {
+        await this.store.delivery.settle(
+          batch.flatMap((p) => p.updates),
+          batch.flatMap((p) => p.attempts),
+          batch.flatMap((p) => p.notices),
+          this.clock.now(),
+        );
+        for (const p of batch) p.done();
+      } catch (error) {
+        if (batch.length === 1) (batch[0] as PendingSettle).failed(error as Error);
+        // One job's bad write must not fail the others with it: each alone, then.
+        else for (const p of batch) await this.store.delivery.settle(p.updates, p.attempts, p.notices, this.clock.now()).then(p.done, p.failed);
+      }
+    }
+    this.writing = false;
   }
 }

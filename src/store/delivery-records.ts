@@ -6,6 +6,8 @@ export interface DueRecipient extends NewRecipient {
   id: number;
   messageId: string;
   attempts: number;
+  /** The message's credential (null for the relay's own notices): scheduling takes credentials in turns. */
+  credentialId: number | null;
 }
 
 export interface DeliveryMessage extends MessageEnvelope {
