@@ -4,7 +4,7 @@ import { noticeMessage, noticeSettings, pendingAsNoticed, type NoticeSettings } 
 import { wantsNotice } from '../dsn/notice-policy.js';
 import type { Logger } from '../log/logger.js';
 import { nextState } from '../queue/retry-schedule.js';
-import type { DeliveryJob } from '../queue/scheduler.js';
+import type { DeliveryJob, JobRun } from '../queue/scheduler.js';
 import type { Clock } from '../shared/clock.js';
 import type { AttemptRecord, RecipientUpdate } from '../store/delivery-records.js';
 import type { NewMessage } from '../store/records.js';
@@ -56,10 +56,14 @@ export class DeliveryService {
     this.settles = new SettleBatcher(store, clock);
   }
 
-  async runJob(job: DeliveryJob): Promise<void> {
+  /**
+   * Delivers; resolves once the connection is handed back, with `settled` for when the outcome is durable:
+   * the destination's slot can take its next job while this one's outcome waits for its group commit.
+   */
+  async runJob(job: DeliveryJob): Promise<JobRun> {
     const message = await this.store.delivery.message(job.messageId);
     const body = message && (await this.store.messageBody(job.messageId));
-    if (!message || !body) return; // deleted by an operator while queued
+    if (!message || !body) return { settled: Promise.resolve() }; // deleted by an operator while queued
     const result = await deliverJob({ message, body, domain: job.domain, recipients: job.recipients }, this.deps);
     const now = this.clock.now();
     for (const a of result.avoid) {
@@ -82,9 +86,11 @@ export class DeliveryService {
       }
     }
     const notices: NewMessage[] = failed.length ? [noticeMessage('failure', message, body, failed, this.notices, now)] : [];
-    await this.settles.settle(updates, result.attempts, notices);
-    for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
-    for (const n of notices) this.logger.info({ event: 'notice_queued', kind: 'failure', message_id: message.id, notice_id: n.id }, 'failure notice queued');
+    const settled = this.settles.settle(updates, result.attempts, notices).then(() => {
+      for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
+      for (const n of notices) this.logger.info({ event: 'notice_queued', kind: 'failure', message_id: message.id, notice_id: n.id }, 'failure notice queued');
+    });
+    return { settled };
   }
 
   /** Work done every scheduler pass: delay notices, avoidance shared between nodes, retention. */

@@ -6,6 +6,11 @@ import { DestinationQueues, groupJobs, type DeliveryJob } from './destination-qu
 export type { DeliveryJob } from './destination-queues.js';
 export { groupJobs } from './destination-queues.js';
 
+/** A job that has handed its connection back; `settled` resolves once its outcome is durable. */
+export interface JobRun {
+  settled: Promise<void>;
+}
+
 export interface SchedulerOptions {
   scanIntervalMs: number;
   leaseMs: number;
@@ -52,7 +57,7 @@ export class Scheduler {
     private readonly queue: DeliveryQueue,
     private readonly clock: Clock,
     private readonly options: SchedulerOptions,
-    private readonly runJob: (job: DeliveryJob) => Promise<void>,
+    private readonly runJob: (job: DeliveryJob) => Promise<JobRun | void>,
     private readonly periodic: () => Promise<void>,
     private readonly logger: Logger,
   ) {
@@ -177,16 +182,29 @@ export class Scheduler {
       const job = this.queues.next();
       if (!job) break;
       this.active++;
+      let slotFreed = false;
+      // The delivery slot (and the destination's) is free once the connection is handed back; the recipients
+      // stay held, their leases renewed, until the outcome is durable.
+      const freeSlot = () => {
+        if (slotFreed) return;
+        slotFreed = true;
+        this.active--;
+        this.queues.done(job);
+        this.dispatch();
+      };
+      const fail = (error: Error) => {
+        this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
+      };
       const work = this.runJob(job)
-        .catch((error: Error) => {
-          this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
+        .then(async (run) => {
+          freeSlot();
+          if (run) await run.settled;
         })
+        .catch(fail)
         .finally(() => {
           for (const r of job.recipients) this.held.delete(r.id);
-          this.active--;
-          this.queues.done(job);
+          freeSlot();
           this.inFlight.delete(work);
-          this.dispatch();
           // A free slot may take more of the queue at once; when nothing more was due, new mail wakes the loop.
           const drained = this.skipped.has(laneKey(job.domain, job.credentialId)) && this.queues.laneRecipients(job.domain, job.credentialId) < this.options.claimBatch / 2;
           if ((this.moreDue || drained) && this.queues.runnableJobs() < this.options.concurrency) this.wake();
