@@ -159,6 +159,9 @@ class SettleBatcher {
   private async write(): Promise<void> {
     this.writing = true;
     while (this.pending.length > 0) {
+      // SQLite commits synchronously: the jobs that ended meanwhile are only seen after a turn of the event
+      // loop, and joining them to this batch is what saves their fsyncs.
+      await new Promise((resolve) => setImmediate(resolve));
       const batch = this.pending.splice(0, this.maxBatch);
       try {
         await this.store.delivery.settle(
