@@ -134,6 +134,7 @@ interface PendingSettle {
   updates: readonly RecipientUpdate[];
   attempts: readonly AttemptRecord[];
   notices: readonly NewMessage[];
+  since: number;
   done: () => void;
   failed: (error: Error) => void;
 }
@@ -147,11 +148,16 @@ class SettleBatcher {
   private pending: PendingSettle[] = [];
   private writing = false;
 
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly maxBatch = 500) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly maxBatch = 500,
+    private readonly collectMs = 20,
+  ) {}
 
   settle(updates: readonly RecipientUpdate[], attempts: readonly AttemptRecord[], notices: readonly NewMessage[]): Promise<void> {
     return new Promise((done, failed) => {
-      this.pending.push({ updates, attempts, notices, done, failed });
+      this.pending.push({ updates, attempts, notices, since: performance.now(), done, failed });
       if (!this.writing) void this.write();
     });
   }
@@ -159,9 +165,11 @@ class SettleBatcher {
   private async write(): Promise<void> {
     this.writing = true;
     while (this.pending.length > 0) {
-      // SQLite commits synchronously: the jobs that ended meanwhile are only seen after a turn of the event
-      // loop, and joining them to this batch is what saves their fsyncs.
-      await new Promise((resolve) => setImmediate(resolve));
+      // A batch gathers the outcomes of up to `collectMs`: with a handful of connections per destination only
+      // a few jobs end during one fsync, and each of them paying its own fsync is what limited delivery. (SQLite
+      // also commits synchronously: jobs that end meanwhile are seen only after a turn of the event loop.)
+      const wait = (this.pending[0] as PendingSettle).since + this.collectMs - performance.now();
+      await new Promise((resolve) => (wait > 0 && this.pending.length < this.maxBatch ? setTimeout(resolve, wait) : setImmediate(resolve)));
       const batch = this.pending.splice(0, this.maxBatch);
       try {
         await this.store.delivery.settle(

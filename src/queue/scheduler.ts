@@ -52,6 +52,13 @@ export class Scheduler {
   private moreDue = false;
   /** Lanes the last claim left out because they were full: once one drains, it needs a claim of its own. */
   private skipped = new Set<string>();
+  /**
+   * A claim that skips lanes walks past their rows, so it costs in proportion to their backlog: such claims
+   * are spaced so they take at most a tenth of the time (the next one no sooner than ten times the last one's
+   * duration, at least 50 ms later). A wake is set for when the next one is allowed.
+   */
+  private nextSkipClaimAt = 0;
+  private skipClaimTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly queue: DeliveryQueue,
@@ -105,6 +112,7 @@ export class Scheduler {
   async stop(graceMs = 30_000, interrupt: () => void = () => undefined): Promise<void> {
     this.running = false;
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.skipClaimTimer) clearTimeout(this.skipClaimTimer);
     this.wake();
     const unstarted = this.queues.drain().flatMap((job) => job.recipients.map((r) => r.id));
     for (const id of unstarted) this.held.delete(id);
@@ -162,7 +170,13 @@ export class Scheduler {
       const now = this.clock.now();
       const skip = this.queues.fullLanes(this.options.claimBatch);
       this.skipped = new Set(skip.map((l) => laneKey(l.domain, l.credentialId)));
+      const began = performance.now();
+      if (skip.length > 0 && began < this.nextSkipClaimAt) {
+        this.wakeAt(this.nextSkipClaimAt - began);
+        break;
+      }
       const claimed = await this.queue.claimDue(now, this.options.claimBatch, this.options.owner, now + this.options.leaseMs, skip);
+      if (skip.length > 0) this.nextSkipClaimAt = performance.now() + Math.max(50, 10 * (performance.now() - began));
       this.moreDue = claimed.length >= this.options.claimBatch;
       if (claimed.length === 0) break;
       if (!this.running) {
@@ -175,6 +189,15 @@ export class Scheduler {
       if (claimed.length < this.options.claimBatch) break;
     }
     this.dispatch();
+  }
+
+  private wakeAt(delayMs: number): void {
+    if (this.skipClaimTimer) return;
+    this.skipClaimTimer = setTimeout(() => {
+      this.skipClaimTimer = null;
+      if (this.running) this.wake();
+    }, Math.ceil(delayMs));
+    this.skipClaimTimer.unref();
   }
 
   private dispatch(): void {
