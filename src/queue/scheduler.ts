@@ -116,7 +116,7 @@ export class Scheduler {
     this.wake();
     const unstarted = this.queues.drain().flatMap((job) => job.recipients.map((r) => r.id));
     for (const id of unstarted) this.held.delete(id);
-    const released = this.queue.release(unstarted, this.clock.now()).catch(() => undefined);
+    const released = this.release(unstarted);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace'>((resolve) => (timer = setTimeout(() => resolve('grace'), graceMs)));
     // The scheduler's own pass (a claim, delay notices) counts against the grace too.
@@ -134,7 +134,12 @@ export class Scheduler {
     // Claimed by a pass that ended during the stop.
     const late = this.queues.drain().flatMap((job) => job.recipients.map((r) => r.id));
     for (const id of late) this.held.delete(id);
-    await this.queue.release(late, this.clock.now()).catch(() => undefined);
+    await this.release(late);
+  }
+
+  /** Gives recipients back, due at once; in slices, as renewals. */
+  private async release(ids: readonly number[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.queue.release(ids.slice(i, i + 500), this.clock.now()).catch(() => undefined);
   }
 
   private async run(): Promise<void> {
@@ -180,7 +185,7 @@ export class Scheduler {
       this.moreDue = claimed.length >= this.options.claimBatch;
       if (claimed.length === 0) break;
       if (!this.running) {
-        await this.queue.release(claimed.map((r) => r.id), this.clock.now());
+        await this.release(claimed.map((r) => r.id));
         break;
       }
       for (const r of claimed) this.held.add(r.id);
