@@ -77,6 +77,25 @@ describe('connection pool against real receivers', () => {
     pool.closeAll();
   });
 
+  test('reduceConcurrency: a host that said "too many connections" gets fewer for a while, then its limit again', async () => {
+    let now = 0;
+    const pool = new ConnectionPool({ perHost: 3, total: 10, messagesPerConnection: 100, idleMs: 5000, reducedForMs: 60_000 }, TIMEOUTS, () => now);
+    const two = [opened(await pool.acquire(hostA, SOURCE, 'may')), opened(await pool.acquire(hostA, SOURCE, 'may'))];
+    pool.reduceConcurrency(hostA.ip);
+    assert.equal(pool.hostLimit(hostA.ip), 1);
+    for (const session of two) pool.discard(session);
+    const one = opened(await pool.acquire(hostA, SOURCE, 'may'));
+    let second: OutboundSession | undefined;
+    const waiting = pool.acquire(hostA, SOURCE, 'may').then((r) => (second = opened(r)));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(second, undefined, 'a second connection while the host asked for fewer');
+    now += 60_001;
+    assert.equal(pool.hostLimit(hostA.ip), 3);
+    pool.discard(one);
+    await waiting;
+    pool.closeAll();
+  });
+
   test('the idle map forgets a target once its connections have timed out', async () => {
     const pool = new ConnectionPool({ perHost: 2, total: 10, messagesPerConnection: 100, idleMs: 1000 }, TIMEOUTS);
     await pool.release(opened(await pool.acquire(hostA, SOURCE, 'may')));
