@@ -14,6 +14,8 @@ import { startRelaisForBench } from './relais-process.js';
 
 interface Options {
   messages: number;
+  /** The other credential's backlog in the credentials scenario. */
+  backlog: number;
   sessions: number;
   body: Buffer;
 }
@@ -138,7 +140,7 @@ async function creditTurns(o: Options, sink: SmtpSink): Promise<Record<string, n
   });
   try {
     const clients = await Promise.all(Array.from({ length: o.sessions }, () => openLoadSession(relais.port, relais.username, relais.password)));
-    const backlog = o.messages;
+    const backlog = o.backlog;
     const base = sink.received();
     await submitAll(clients, backlog, 'backlog@source.test', (i) => `r${i % 50}@shared.test`, o.body);
     for (const c of clients) c.close();

@@ -10,7 +10,7 @@
  * domain); and a single message's latency behind another credential's backlog to the same destination.
  *
  *   npm run bench:relay -- [--messages 20000] [--sessions 20] [--deferred 1000000] [--skip-postfix] [--skip-deferred]
- *                          [--skip-scenarios] [--only-scenarios] [--scenario mx|route|hol|credentials ...]
+ *                          [--skip-scenarios] [--only-scenarios] [--scenario mx|route|hol|credentials ...] [--backlog 10000]
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'skip-scenarios': { type: 'boolean', default: false },
     'only-scenarios': { type: 'boolean', default: false },
     scenario: { type: 'string', multiple: true },
+    backlog: { type: 'string', default: '10000' },
   },
 });
 const MESSAGES = Number(values.messages);
@@ -180,7 +181,7 @@ if (!only && !values['skip-postfix']) {
       `  ratio Relais/Postfix end to end: ${((relaisResult.deliveredPerSecond as number) / postfix.endToEndPerSecond).toFixed(2)}`,
   );
 }
-if (!values['skip-scenarios']) await scenarios({ messages: Math.min(MESSAGES, 10_000), sessions: SESSIONS, body: BODY }, values.scenario);
+if (!values['skip-scenarios']) await scenarios({ messages: Math.min(MESSAGES, 10_000), backlog: Number(values.backlog), sessions: SESSIONS, body: BODY }, values.scenario);
 if (!only && !values['skip-deferred']) {
   const big = await bigQueue(Number(values.deferred));
   console.log(JSON.stringify({ system: 'Relais', queue: big }));
