@@ -58,7 +58,9 @@ export async function startRelaisForBench(options: BenchRelayOptions = {}): Prom
 
   const log = fs.openSync(path.join(dir, 'relais.log'), 'a');
   const started = process.hrtime.bigint();
-  const child: ChildProcess = spawn(process.execPath, [...(process.env.RELAIS_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RELAIS_BENCH_PROFILE}`] : []), main, 'start', '--config', configFile], { stdio: ['ignore', log, 'pipe'] });
+  // RELAIS_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the relay under load.
+  const nodeArgs = (process.env.RELAIS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main, 'start', '--config', configFile], { stdio: ['ignore', log, 'pipe'] });
   let banner = '';
   child.stderr?.on('data', (d: Buffer) => (banner += d.toString()));
   const deadline = Date.now() + 20_000;

@@ -4,7 +4,13 @@
  * the same load through a private Postfix (fed by smtp-source) to a sink, and the ratio. Then a queue of
  * 1,000,000 deferred recipients: memory, start-up time, and how soon a due message is picked.
  *
+ * Then, with the shipped outbound settings (connections_per_host 5, max_connections 100, no outbound.ips), one
+ * destination through an MX lookup and through a `routes` entry: accepted/s beside delivered/s and messages/s
+ * per connection; head-of-line blocking (a fast domain's p50/p95 alone and beside a saturated 10 s-per-message
+ * domain); and a single message's latency behind another credential's backlog to the same destination.
+ *
  *   npm run bench:relay -- [--messages 20000] [--sessions 20] [--deferred 1000000] [--skip-postfix] [--skip-deferred]
+ *                          [--skip-scenarios] [--only-scenarios] [--scenario mx|route|hol|credentials ...] [--backlog 10000]
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
@@ -16,6 +22,7 @@ import { measurePostfix } from './postfix-baseline.js';
 import { loadDeferredQueue } from './load/bulk-queue.js';
 import { messageBody, openLoadSession } from './load/submit-client.js';
 import { startRelaisForBench } from './relais-process.js';
+import { scenarios } from './relay-scenarios.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +31,10 @@ const { values } = parseArgs({
     deferred: { type: 'string', default: '1000000' },
     'skip-postfix': { type: 'boolean', default: false },
     'skip-deferred': { type: 'boolean', default: false },
+    'skip-scenarios': { type: 'boolean', default: false },
+    'only-scenarios': { type: 'boolean', default: false },
+    scenario: { type: 'string', multiple: true },
+    backlog: { type: 'string', default: '10000' },
   },
 });
 const MESSAGES = Number(values.messages);
@@ -132,9 +143,10 @@ async function bigQueue(count: number): Promise<Record<string, number>> {
   }
 }
 
-const relaisResult = await endToEnd();
-console.log(JSON.stringify({ system: 'Relais', ...relaisResult }));
-if (!values['skip-postfix']) {
+const only = values['only-scenarios'];
+const relaisResult = only ? {} : await endToEnd();
+if (!only) console.log(JSON.stringify({ system: 'Relais', ...relaisResult }));
+if (!only && !values['skip-postfix']) {
   const postfix = await measurePostfix({ messages: MESSAGES, sessions: SESSIONS, reuseConnections: true, warmupMessages: 1000 });
   console.log(JSON.stringify({ system: 'Postfix', acceptedPerSecond: postfix.acceptPerSecond, deliveredPerSecond: postfix.endToEndPerSecond, cpuMsPerMessage: postfix.cpuMsPerMessage }));
   console.log(
@@ -145,7 +157,8 @@ if (!values['skip-postfix']) {
       `  ratio Relais/Postfix end to end: ${((relaisResult.deliveredPerSecond as number) / postfix.endToEndPerSecond).toFixed(2)}`,
   );
 }
-if (!values['skip-deferred']) {
+if (!values['skip-scenarios']) await scenarios({ messages: Math.min(MESSAGES, 10_000), backlog: Number(values.backlog), sessions: SESSIONS, body: BODY }, values.scenario);
+if (!only && !values['skip-deferred']) {
   const big = await bigQueue(Number(values.deferred));
   console.log(JSON.stringify({ system: 'Relais', queue: big }));
 }

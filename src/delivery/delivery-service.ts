@@ -4,9 +4,9 @@ import { noticeMessage, noticeSettings, pendingAsNoticed, type NoticeSettings } 
 import { wantsNotice } from '../dsn/notice-policy.js';
 import type { Logger } from '../log/logger.js';
 import { nextState } from '../queue/retry-schedule.js';
-import type { DeliveryJob } from '../queue/scheduler.js';
+import type { DeliveryJob, JobRun } from '../queue/scheduler.js';
 import type { Clock } from '../shared/clock.js';
-import type { RecipientUpdate } from '../store/delivery-records.js';
+import type { AttemptRecord, RecipientUpdate } from '../store/delivery-records.js';
 import type { NewMessage } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { attemptView } from './attempt-view.js';
@@ -27,6 +27,7 @@ export class DeliveryService {
   private readonly notices: NoticeSettings;
   private lastAvoidanceSync = 0;
   private lastPurge = 0;
+  private readonly settles: SettleBatcher;
 
   constructor(
     private readonly store: Store,
@@ -54,12 +55,17 @@ export class DeliveryService {
       now: () => clock.now(),
     };
     this.notices = noticeSettings(config);
+    this.settles = new SettleBatcher(store, clock);
   }
 
-  async runJob(job: DeliveryJob): Promise<void> {
+  /**
+   * Delivers; resolves once the connection is handed back, with `settled` for when the outcome is durable:
+   * the destination's slot can take its next job while this one's outcome waits for its group commit.
+   */
+  async runJob(job: DeliveryJob): Promise<JobRun> {
     const message = await this.store.delivery.message(job.messageId);
     const body = message && (await this.store.messageBody(job.messageId));
-    if (!message || !body) return; // deleted by an operator while queued
+    if (!message || !body) return { settled: Promise.resolve() }; // deleted by an operator while queued
     const result = await deliverJob({ message, body, domain: job.domain, recipients: job.recipients }, this.deps);
     const now = this.clock.now();
     for (const a of result.avoid) {
@@ -96,9 +102,12 @@ export class DeliveryService {
     const notices: { kind: 'failure' | 'relayed'; notice: NewMessage }[] = [];
     if (failed.length) notices.push({ kind: 'failure', notice: noticeMessage('failure', message, body, failed, this.notices, now) });
     if (relayed.length) notices.push({ kind: 'relayed', notice: noticeMessage('relayed', message, body, relayed, this.notices, now) });
-    await this.store.delivery.settle(updates, result.attempts, notices.map((n) => n.notice), now, job.recipients[0]?.leaseOwner ?? '');
-    for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
-    for (const n of notices) this.logger.info({ event: 'notice_queued', kind: n.kind, message_id: message.id, notice_id: n.notice.id }, `${n.kind} notice queued`);
+    const owner = job.recipients[0]?.leaseOwner ?? '';
+    const settled = this.settles.settle(updates, result.attempts, notices.map((n) => n.notice), owner).then(() => {
+      for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
+      for (const n of notices) this.logger.info({ event: 'notice_queued', kind: n.kind, message_id: message.id, notice_id: n.notice.id }, `${n.kind} notice queued`);
+    });
+    return { settled };
   }
 
   /** Work done every scheduler pass: delay notices, avoidance shared between nodes, retention. */
@@ -135,5 +144,71 @@ export class DeliveryService {
 
   close(): void {
     this.connections.closeAll();
+  }
+}
+
+interface PendingSettle {
+  updates: readonly RecipientUpdate[];
+  attempts: readonly AttemptRecord[];
+  notices: readonly NewMessage[];
+  since: number;
+  owner: string;
+  done: () => void;
+  failed: (error: Error) => void;
+}
+
+/**
+ * Group commit for outcomes: the jobs that end while one settle transaction is being fsynced are written
+ * together in the next, so a busy node pays one fsync for many messages instead of one each. A job's call
+ * resolves only once its own outcome is durable, and its recipients stay leased (renewed) until then.
+ */
+class SettleBatcher {
+  private pending: PendingSettle[] = [];
+  private writing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly maxBatch = 500,
+    private readonly collectMs = 20,
+  ) {}
+
+  /** `owner` is the lease the recipients were claimed under: only its holder may settle them. */
+  settle(updates: readonly RecipientUpdate[], attempts: readonly AttemptRecord[], notices: readonly NewMessage[], owner: string): Promise<void> {
+    return new Promise((done, failed) => {
+      this.pending.push({ updates, attempts, notices, owner, since: performance.now(), done, failed });
+      if (!this.writing) void this.write();
+    });
+  }
+
+  private async write(): Promise<void> {
+    this.writing = true;
+    while (this.pending.length > 0) {
+      // A batch gathers the outcomes of up to `collectMs`: with a handful of connections per destination only
+      // a few jobs end during one fsync, and each of them paying its own fsync is what limited delivery. (SQLite
+      // also commits synchronously: jobs that end meanwhile are seen only after a turn of the event loop.)
+      const wait = (this.pending[0] as PendingSettle).since + this.collectMs - performance.now();
+      await new Promise((resolve) => (wait > 0 && this.pending.length < this.maxBatch ? setTimeout(resolve, wait) : setImmediate(resolve)));
+      // One transaction settles under one lease owner (a node has one; the same, in practice, for every job).
+      const owner = (this.pending[0] as PendingSettle).owner;
+      let size = 0;
+      while (size < this.pending.length && size < this.maxBatch && (this.pending[size] as PendingSettle).owner === owner) size++;
+      const batch = this.pending.splice(0, size);
+      try {
+        await this.store.delivery.settle(
+          batch.flatMap((p) => p.updates),
+          batch.flatMap((p) => p.attempts),
+          batch.flatMap((p) => p.notices),
+          this.clock.now(),
+          owner,
+        );
+        for (const p of batch) p.done();
+      } catch (error) {
+        if (batch.length === 1) (batch[0] as PendingSettle).failed(error as Error);
+        // One job's bad write must not fail the others with it: each alone, then.
+        else for (const p of batch) await this.store.delivery.settle(p.updates, p.attempts, p.notices, this.clock.now(), p.owner).then(p.done, p.failed);
+      }
+    }
+    this.writing = false;
   }
 }

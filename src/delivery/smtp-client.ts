@@ -95,11 +95,12 @@ export class OutboundSession {
     return !this.broken;
   }
 
-  static async open(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt', timeouts: ClientTimeouts): Promise<ConnectResult> {
-    const first = await connect(target, source, tlsPolicy === 'encrypt' ? 'require' : 'opportunistic', timeouts);
-    if (first.ok || first.trouble !== 'tls' || tlsPolicy === 'encrypt') return first;
+  /** `signal` cuts a connection still being set up (the node is stopping): it resolves at once, not ok. */
+  static async open(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt', timeouts: ClientTimeouts, signal?: AbortSignal): Promise<ConnectResult> {
+    const first = await connect(target, source, tlsPolicy === 'encrypt' ? 'require' : 'opportunistic', timeouts, signal);
+    if (first.ok || first.trouble !== 'tls' || tlsPolicy === 'encrypt' || signal?.aborted) return first;
     // Opportunistic TLS, as Postfix's "may": a failed handshake is retried in clear.
-    return connect(target, source, 'none', timeouts);
+    return connect(target, source, 'none', timeouts, signal);
   }
 
   send(from: string, recipients: readonly string[], body: Buffer, sizeHint: number): Promise<TransactionResult> {
@@ -163,7 +164,22 @@ export class OutboundSession {
   readyForNext(): Promise<boolean> {
     if (this.broken) return Promise.resolve(false);
     if (this.clean) return Promise.resolve(true);
-    return new Promise((resolve) => this.connection.reset((error) => resolve(!error)));
+    // A receiver that closes instead of answering RSET never calls the reset callback: its end must answer too.
+    return new Promise((resolve) => {
+      const gone = () => {
+        this.broken = true;
+        this.connection.removeListener('end', gone);
+        this.connection.removeListener('error', gone);
+        resolve(false);
+      };
+      this.connection.once('end', gone);
+      this.connection.once('error', gone);
+      this.connection.reset((error) => {
+        this.connection.removeListener('end', gone);
+        this.connection.removeListener('error', gone);
+        resolve(!error);
+      });
+    });
   }
 
   /** Drops the connection at once, even mid-transaction (the node is stopping). */
@@ -182,7 +198,13 @@ export class OutboundSession {
   }
 }
 
-function connect(target: Target, source: OutboundIp, tlsMode: 'require' | 'opportunistic' | 'none', timeouts: ClientTimeouts): Promise<ConnectResult> {
+function connect(
+  target: Target,
+  source: OutboundIp,
+  tlsMode: 'require' | 'opportunistic' | 'none',
+  timeouts: ClientTimeouts,
+  signal?: AbortSignal,
+): Promise<ConnectResult> {
   const connection = new SMTPConnection({
     host: target.ip,
     port: target.port,
@@ -213,12 +235,26 @@ function connect(target: Target, source: OutboundIp, tlsMode: 'require' | 'oppor
     });
     // 'end' can come just before the 'error' that says why (refused, TLS): let the error speak first.
     connection.once('end', () => setImmediate(() => done({ ok: false, trouble: 'dropped', code: null, reply: 'connection closed before the session started' })));
+    const cut = () => {
+      connection.close();
+      done({ ok: false, trouble: 'dropped', code: null, reply: 'relay stopping; delivery will be retried' });
+    };
+    if (signal?.aborted) {
+      cut();
+      return;
+    }
+    signal?.addEventListener('abort', cut, { once: true });
     connection.connect(() => {
       const socket = (connection as unknown as { _socket?: tls.TLSSocket })._socket;
       const secure = (connection as unknown as { secure?: boolean }).secure === true;
       const tlsUse = secure && socket && typeof socket.getProtocol === 'function'
         ? { version: socket.getProtocol() ?? 'TLS', cipher: socket.getCipher()?.standardName ?? 'unknown' }
         : null;
+      signal?.removeEventListener('abort', cut);
+      if (settled) {
+        connection.close();
+        return;
+      }
       done({ ok: true, session: new OutboundSession(connection, target, source, tlsUse, timeouts) });
     });
   });

@@ -1,13 +1,14 @@
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../shared/clock.js';
-import type { DueRecipient } from '../store/delivery-records.js';
 import type { DeliveryQueue } from '../store/delivery-queue.js';
+import { DestinationQueues, groupJobs, type DeliveryJob } from './destination-queues.js';
 
-/** One message's recipients at one destination domain: delivered in one SMTP transaction. */
-export interface DeliveryJob {
-  messageId: string;
-  domain: string;
-  recipients: DueRecipient[];
+export type { DeliveryJob } from './destination-queues.js';
+export { groupJobs } from './destination-queues.js';
+
+/** A job that has handed its connection back; `settled` resolves once its outcome is durable. */
+export interface JobRun {
+  settled: Promise<void>;
 }
 
 export interface SchedulerOptions {
@@ -15,18 +16,30 @@ export interface SchedulerOptions {
   leaseMs: number;
   claimBatch: number;
   concurrency: number;
+  /** Jobs running at once for one destination domain (outbound.connections_per_host). */
+  perDestination: number;
+  /**
+   * Most recipients held in memory, claimed and waiting or running; their leases are renewed while held.
+   * Default 50 claim batches.
+   */
+  maxHeld?: number;
   /** Identifies this node's leases. */
   owner: string;
 }
 
 /**
- * Picks due recipients from the queue with a lease and runs delivery jobs with bounded concurrency. Leases make
- * it safe for several nodes to share one queue: what a dead node held becomes due again when its lease ends.
+ * Picks due recipients from the queue with a lease and runs delivery jobs with bounded concurrency, from one
+ * ready queue per destination (see DestinationQueues). Leases make it safe for several nodes to share one queue:
+ * what a dead node held becomes due again when its lease ends.
+ *
+ * Claims skip the (destination, credential) lanes that already hold a claim batch, so a destination that
+ * cannot keep up, or a credential with a large backlog, does not fill memory with its recipients while other
+ * destinations' mail is due: their rows stay in the queue, unleased, until the lane drains.
  */
 export class Scheduler {
   private running = false;
   private active = 0;
-  private readonly backlog: DeliveryJob[] = [];
+  private readonly queues: DestinationQueues;
   private wakeUp: (() => void) | null = null;
   private wakeRequested = false;
   private loop: Promise<void> | null = null;
@@ -34,15 +47,30 @@ export class Scheduler {
   /** Recipients of jobs claimed and not yet finished: their leases are renewed while they last. */
   private readonly held = new Set<number>();
   private renewTimer: NodeJS.Timeout | null = null;
+  private readonly maxHeld: number;
+  /** The last claim filled its batch: more is due than was taken. */
+  private moreDue = false;
+  /** Lanes the last claim left out because they were full: once one drains, it needs a claim of its own. */
+  private skipped = new Set<string>();
+  /**
+   * A claim that skips lanes walks past their rows, so it costs in proportion to their backlog: such claims
+   * are spaced so they take at most a tenth of the time (the next one no sooner than ten times the last one's
+   * duration, at least 50 ms later). A wake is set for when the next one is allowed.
+   */
+  private nextSkipClaimAt = 0;
+  private skipClaimTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly queue: DeliveryQueue,
     private readonly clock: Clock,
     private readonly options: SchedulerOptions,
-    private readonly runJob: (job: DeliveryJob) => Promise<void>,
+    private readonly runJob: (job: DeliveryJob) => Promise<JobRun | void>,
     private readonly periodic: () => Promise<void>,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.queues = new DestinationQueues(() => options.perDestination);
+    this.maxHeld = options.maxHeld ?? options.claimBatch * 50;
+  }
 
   start(): void {
     if (this.running) return;
@@ -56,9 +84,13 @@ export class Scheduler {
   private async renew(): Promise<void> {
     if (this.held.size === 0) return;
     const now = this.clock.now();
-    await this.queue.renewLeases([...this.held], this.options.owner, now + this.options.leaseMs).catch((error: Error) => {
-      this.logger.warn({ event: 'lease_renewal_failed', error: error.message }, 'could not renew delivery leases');
-    });
+    const ids = [...this.held];
+    // In slices: thousands of waiting recipients would exceed a statement's parameter limit.
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.queue.renewLeases(ids.slice(i, i + 500), this.options.owner, now + this.options.leaseMs).catch((error: Error) => {
+        this.logger.warn({ event: 'lease_renewal_failed', error: error.message }, 'could not renew delivery leases');
+      });
+    }
   }
 
   /** New mail or an operator's retry: look at the queue now rather than at the next scan. */
@@ -67,27 +99,47 @@ export class Scheduler {
     this.wakeUp?.();
   }
 
+  /** Jobs waiting in the ready queues and running: for tests and metrics. */
+  stats(): { waiting: number; running: number; held: number } {
+    return { waiting: this.queues.waiting, running: this.active, held: this.held.size };
+  }
+
   /**
    * Stops taking work; jobs under way get `graceMs` to finish, then `interrupt` (closing their connections)
-   * makes them end now. What they did not settle stays leased and is retried when the lease ends.
+   * makes them end now. What they did not settle stays leased and is retried when the lease ends; what never
+   * started is given back at once.
    */
   async stop(graceMs = 30_000, interrupt: () => void = () => undefined): Promise<void> {
     this.running = false;
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.skipClaimTimer) clearTimeout(this.skipClaimTimer);
     this.wake();
-    await this.loop;
-    const finished = Promise.allSettled([...this.inFlight]);
+    const unstarted = this.queues.drain().flatMap((job) => job.recipients.map((r) => r.id));
+    for (const id of unstarted) this.held.delete(id);
+    const released = this.release(unstarted);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace'>((resolve) => (timer = setTimeout(() => resolve('grace'), graceMs)));
+    // The scheduler's own pass (a claim, delay notices) counts against the grace too.
+    const finished = (async () => {
+      await this.loop;
+      await Promise.allSettled([...this.inFlight]);
+    })();
     if ((await Promise.race([finished, graceOver])) === 'grace') {
       this.logger.warn({ event: 'delivery_interrupted', jobs: this.inFlight.size }, 'stop grace over: interrupting deliveries in progress');
       interrupt();
       await finished;
     }
     clearTimeout(timer);
-    const unstarted = this.backlog.splice(0).flatMap((job) => job.recipients.map((r) => r.id));
-    for (const id of unstarted) this.held.delete(id);
-    await this.queue.release(unstarted, this.clock.now(), this.options.owner).catch(() => undefined);
+    await released;
+    // Claimed by a pass that ended during the stop.
+    const late = this.queues.drain().flatMap((job) => job.recipients.map((r) => r.id));
+    for (const id of late) this.held.delete(id);
+    await this.release(late);
+  }
+
+  /** Gives recipients back, due at once; in slices, as renewals. */
+  private async release(ids: readonly number[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await this.queue.release(ids.slice(i, i + 500), this.clock.now(), this.options.owner).catch(() => undefined);
   }
 
   private async run(): Promise<void> {
@@ -117,47 +169,79 @@ export class Scheduler {
     }
   }
 
+  /** Claims while the ready queues have less startable work than there are delivery slots. */
   private async fill(): Promise<void> {
-    while (this.running && this.backlog.length < this.options.concurrency) {
+    while (this.running && this.held.size < this.maxHeld && this.queues.runnableJobs() < this.options.concurrency) {
       const now = this.clock.now();
-      const claimed = await this.queue.claimDue(now, this.options.claimBatch, this.options.owner, now + this.options.leaseMs);
+      const skip = this.queues.fullLanes(this.options.claimBatch);
+      this.skipped = new Set(skip.map((l) => laneKey(l.domain, l.credentialId)));
+      const began = performance.now();
+      if (skip.length > 0 && began < this.nextSkipClaimAt) {
+        this.wakeAt(this.nextSkipClaimAt - began);
+        break;
+      }
+      const claimed = await this.queue.claimDue(now, this.options.claimBatch, this.options.owner, now + this.options.leaseMs, skip);
+      if (skip.length > 0) this.nextSkipClaimAt = performance.now() + Math.max(50, 10 * (performance.now() - began));
+      this.moreDue = claimed.length >= this.options.claimBatch;
       if (claimed.length === 0) break;
+      if (!this.running) {
+        await this.release(claimed.map((r) => r.id));
+        break;
+      }
       for (const r of claimed) this.held.add(r.id);
-      this.backlog.push(...groupJobs(claimed));
+      for (const job of groupJobs(claimed)) this.queues.add(job);
       this.dispatch();
       if (claimed.length < this.options.claimBatch) break;
     }
     this.dispatch();
   }
 
+  private wakeAt(delayMs: number): void {
+    if (this.skipClaimTimer) return;
+    this.skipClaimTimer = setTimeout(() => {
+      this.skipClaimTimer = null;
+      if (this.running) this.wake();
+    }, Math.ceil(delayMs));
+    this.skipClaimTimer.unref();
+  }
+
   private dispatch(): void {
-    while (this.running && this.active < this.options.concurrency && this.backlog.length > 0) {
-      const job = this.backlog.shift() as DeliveryJob;
+    while (this.running && this.active < this.options.concurrency) {
+      const job = this.queues.next();
+      if (!job) break;
       this.active++;
+      let slotFreed = false;
+      // The delivery slot (and the destination's) is free once the connection is handed back; the recipients
+      // stay held, their leases renewed, until the outcome is durable.
+      const freeSlot = () => {
+        if (slotFreed) return;
+        slotFreed = true;
+        this.active--;
+        this.queues.done(job);
+        this.dispatch();
+      };
+      const fail = (error: Error) => {
+        this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
+      };
       const work = this.runJob(job)
-        .catch((error: Error) => {
-          this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
+        .then(async (run) => {
+          freeSlot();
+          if (run) await run.settled;
         })
+        .catch(fail)
         .finally(() => {
           for (const r of job.recipients) this.held.delete(r.id);
-          this.active--;
+          freeSlot();
           this.inFlight.delete(work);
-          this.dispatch();
-          // A free slot may take more of the queue at once.
-          if (this.backlog.length === 0) this.wake();
+          // A free slot may take more of the queue at once; when nothing more was due, new mail wakes the loop.
+          const drained = this.skipped.has(laneKey(job.domain, job.credentialId)) && this.queues.laneRecipients(job.domain, job.credentialId) < this.options.claimBatch / 2;
+          if ((this.moreDue || drained) && this.queues.runnableJobs() < this.options.concurrency) this.wake();
         });
       this.inFlight.add(work);
     }
   }
 }
 
-export function groupJobs(recipients: readonly DueRecipient[]): DeliveryJob[] {
-  const jobs = new Map<string, DeliveryJob>();
-  for (const r of recipients) {
-    const key = `${r.messageId}\u0000${r.domain}`;
-    let job = jobs.get(key);
-    if (!job) jobs.set(key, (job = { messageId: r.messageId, domain: r.domain, recipients: [] }));
-    job.recipients.push(r);
-  }
-  return [...jobs.values()];
+function laneKey(domain: string, credentialId: number | null): string {
+  return `${domain}\u0000${credentialId ?? ''}`;
 }

@@ -26,9 +26,9 @@ const FINAL = "('delivered', 'failed')";
  * test/store/query-plans.test.ts checks both plans. A lease still running is never taken, whatever
  * next_attempt_at says. Parameters: now, now, limit.
  */
-export function claimCandidates(dialect: Dialect): string {
+export function claimCandidates(dialect: Dialect, extraConditions = ''): string {
   const index = dialect === 'sqlite' ? ' INDEXED BY recipients_pending_due' : '';
-  return `SELECT id FROM recipients${index} WHERE state IN ${PENDING} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+  return `SELECT id FROM recipients${index} WHERE state IN ${PENDING} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)${extraConditions}
   ORDER BY next_attempt_at LIMIT ?`;
 }
 
@@ -69,18 +69,39 @@ function yieldToEventLoop(): Promise<void> {
 export class DeliveryQueue {
   constructor(private readonly db: SqlDatabase) {}
 
-  async claimDue(now: number, limit: number, owner: string, leaseUntil: number): Promise<DueRecipient[]> {
+  /**
+   * `skip` lists (domain, credential) lanes whose recipients the caller already holds enough of: their rows stay
+   * in the queue, so one destination's or customer's backlog cannot crowd out the rest of a claim.
+   */
+  async claimDue(
+    now: number,
+    limit: number,
+    owner: string,
+    leaseUntil: number,
+    skip: readonly { domain: string; credentialId: number | null }[] = [],
+  ): Promise<DueRecipient[]> {
     const lock = this.db.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
-    const rows = await this.db.transaction(
-      (tx) =>
-        tx.all<{ id: number; message_id: string; address: string; domain: string; orcpt: string | null; notify: string | null; attempts: number }>(
+    const skipSql = skip
+      .map(() => ' AND NOT (domain = ? AND COALESCE((SELECT m.credential_id FROM messages m WHERE m.id = recipients.message_id), -1) = ?)')
+      .join('');
+    const skipParams = skip.flatMap((l) => [l.domain, l.credentialId ?? -1]);
+    const { rows, credentials } = await this.db.transaction(
+      async (tx) => {
+        const rows = await tx.all<{ id: number; message_id: string; address: string; domain: string; orcpt: string | null; notify: string | null; attempts: number }>(
           `UPDATE recipients SET lease_owner = ?, lease_until = ?, next_attempt_at = ?, retry_asked = 0
-           WHERE id IN (${claimCandidates(this.db.dialect)} ${lock})
+           WHERE id IN (${claimCandidates(this.db.dialect, skipSql)} ${lock})
            RETURNING id, message_id, address, domain, orcpt, notify, attempts`,
-          [owner, leaseUntil, leaseUntil, now, now, limit],
-        ),
+          [owner, leaseUntil, leaseUntil, now, now, ...skipParams, limit],
+        );
+        const ids = [...new Set(rows.map((r) => r.message_id))];
+        const credentials = ids.length
+          ? await tx.all<{ id: string; credential_id: number | null }>(`SELECT id, credential_id FROM messages WHERE id IN (${ids.map(() => '?').join(', ')})`, ids)
+          : [];
+        return { rows, credentials };
+      },
       { durable: false },
     );
+    const credentialOf = new Map(credentials.map((c) => [c.id, c.credential_id === null ? null : Number(c.credential_id)]));
     return rows.map((r) => ({
       id: Number(r.id),
       messageId: r.message_id,
@@ -90,6 +111,7 @@ export class DeliveryQueue {
       notify: r.notify,
       attempts: Number(r.attempts),
       leaseOwner: owner,
+      credentialId: credentialOf.get(r.message_id) ?? null,
     }));
   }
 

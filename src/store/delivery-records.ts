@@ -8,6 +8,8 @@ export interface DueRecipient extends NewRecipient {
   attempts: number;
   /** The lease it was claimed under: only that owner may settle or renew it. */
   leaseOwner: string;
+  /** The message's credential (null for the relay's own notices): scheduling takes credentials in turns. */
+  credentialId: number | null;
 }
 
 export interface DeliveryMessage extends MessageEnvelope {

@@ -14,6 +14,12 @@ export interface RawReceiverOptions {
   name?: string;
   /** The reply to every RCPT TO, sent byte for byte: it must end with CRLF, and may hold anything before. */
   rcptReply: string;
+  /** The reply after the final dot, byte for byte (default `250 2.0.0 Ok: queued`). */
+  dataReply?: string;
+  /** Close the connection right after the reply to the final dot, as some servers do after a 554. */
+  closeAfterData?: boolean;
+  /** Answer EHLO with a multi-line reply that never ends (a line every 50 ms): a client must give up by itself. */
+  endlessEhlo?: boolean;
 }
 
 export interface RawReceiverPeer {
@@ -49,7 +55,11 @@ export async function startRawReceiver(options: RawReceiverOptions): Promise<Raw
           if (end < 0) return;
           buffer = buffer.slice(end + 5);
           inData = false;
-          socket.write('250 2.0.0 Ok: queued\r\n');
+          socket.write(options.dataReply ?? '250 2.0.0 Ok: queued\r\n');
+          if (options.closeAfterData) {
+            socket.end();
+            return;
+          }
           continue;
         }
         const eol = buffer.indexOf('\r\n');
@@ -58,6 +68,11 @@ export async function startRawReceiver(options: RawReceiverOptions): Promise<Raw
         buffer = buffer.slice(eol + 2);
         commands.push(line);
         const verb = line.split(' ')[0]?.toUpperCase() ?? '';
+        if (verb === 'EHLO' && options.endlessEhlo) {
+          const timer = setInterval(() => socket.write(`250-${name} still thinking\r\n`), 50);
+          socket.on('close', () => clearInterval(timer));
+          return;
+        }
         if (verb === 'EHLO' || verb === 'HELO') socket.write(`250-${name}\r\n250 8BITMIME\r\n`);
         else if (verb === 'MAIL' || verb === 'RSET' || verb === 'NOOP') socket.write('250 2.0.0 Ok\r\n');
         else if (verb === 'RCPT') socket.write(options.rcptReply);

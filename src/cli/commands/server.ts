@@ -30,6 +30,13 @@ export function registerServerCommands(program: Command): void {
       if (stopping) return;
       stopping = true;
       relay.logger.info({ event: 'signal', signal }, 'stopping');
+      // The promise to the operator is stop_grace plus a little: whatever a peer or the store does, go then.
+      const limitMs = config.delivery.stop_grace + 5_000;
+      setTimeout(() => {
+        relay.logger.error({ event: 'stop_overdue', after_ms: limitMs }, `stop did not finish within delivery.stop_grace + 5 s (${limitMs} ms); exiting now, unsettled deliveries are retried after their lease`);
+        relay.logger.flush?.();
+        process.exit(1);
+      }, limitMs).unref();
       await relay.stop();
       process.exit(0);
     };
