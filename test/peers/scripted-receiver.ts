@@ -18,6 +18,8 @@ export interface ScriptedConnection {
   /** The message after a 354, up to the final dot line (still dot-stuffed, CRLFs kept, the final ".\r\n" not). */
   data(): Promise<Buffer>;
   write(text: string): void;
+  /** Resolves once some bytes are waiting (a TLS ClientHello has no line to wait for); rejects on close. */
+  waitForBytes(): Promise<void>;
   /** Resolves when the client has closed the connection (or it was reset). */
   closed: Promise<void>;
   isClosed(): boolean;
@@ -109,6 +111,13 @@ export async function startScriptedReceiver(options: ScriptedReceiverOptions): P
             return message;
           }
           if (closed) throw new Error('client closed the connection during DATA');
+          await waitMore();
+        }
+      },
+      async waitForBytes() {
+        for (;;) {
+          if (buffer.length > 0) return;
+          if (closed) throw new Error('client closed the connection');
           await waitMore();
         }
       },
