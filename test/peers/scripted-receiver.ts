@@ -158,6 +158,8 @@ export async function startScriptedReceiver(options: ScriptedReceiverOptions): P
 export interface ServeOptions {
   /** EHLO keywords after the first line; default PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES. */
   extensions?: string[];
+  /** The reply to a RCPT line, CRLF included; default 250. */
+  rcptReply?(line: string): string;
   /** Each received message, with the MAIL and RCPT lines that came before it. */
   onMessage?(message: { mail: string; rcpts: string[]; data: Buffer }): void;
 }
@@ -183,7 +185,7 @@ export async function serveMail(c: ScriptedConnection, options: ServeOptions = {
       c.write('250 2.1.0 Ok\r\n');
     } else if (verb === 'RCPT') {
       rcpts.push(line);
-      c.write('250 2.1.5 Ok\r\n');
+      c.write(options.rcptReply?.(line) ?? '250 2.1.5 Ok\r\n');
     } else if (verb === 'DATA') {
       c.write('354 End data with <CR><LF>.<CR><LF>\r\n');
       const data = await c.data();
