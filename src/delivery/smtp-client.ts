@@ -344,7 +344,13 @@ async function connect(target: Target, source: OutboundIp, tlsMode: 'require' | 
     let tlsUse: TlsUse | null = null;
     if (tlsMode !== 'none' && ext.value.starttls) {
       wire.write('STARTTLS\r\n');
-      const reply = await wire.reply('reply to STARTTLS', timeouts.command);
+      let reply: SmtpReply;
+      try {
+        reply = await wire.reply('reply to STARTTLS', timeouts.command);
+      } catch (error) {
+        // Silence, a close or a reset after STARTTLS is the TLS attempt failing: clear text may still work.
+        return { ...failure(error, 'tls'), trouble: 'tls' };
+      }
       if (reply.code === 421) {
         wire.destroy();
         return { ok: false, trouble: 'greeting', code: 421, reply: textOf(reply) };

@@ -37,14 +37,16 @@ async function session(peer: { address: string; port: number }): Promise<Outboun
 const BODY = Buffer.from('Subject: t\r\n\r\nhello\r\n');
 
 describe('outbound SMTP client against real receivers', () => {
-  test('PIPELINING offered: MAIL, every RCPT and DATA are sent before the first reply', async () => {
+  test('PIPELINING offered: MAIL, every RCPT and DATA leave in one write, before the first reply', async () => {
     let ahead: string[] = [];
+    let segment = '';
     const peer = await scripted('127.0.0.51', async (c) => {
       c.write('220 mx ESMTP\r\n');
       c.write(`${(await c.command(), '250-mx\r\n250-PIPELINING\r\n250 8BITMIME')}\r\n`);
       const mail = await c.command();
       await sleep(150);
       ahead = [mail, ...c.pendingLines()];
+      segment = c.segments.at(-1)?.toString() ?? '';
       c.write('250 2.1.0 Ok\r\n');
       await serveMail(c);
     });
@@ -52,6 +54,8 @@ describe('outbound SMTP client against real receivers', () => {
     const result = await s.send('a@client.test', ['b@x.test', 'c@x.test'], BODY, BODY.length);
     assert.equal(result.stage, 'done');
     assert.deepEqual(ahead, ['MAIL FROM:<a@client.test>', 'RCPT TO:<b@x.test>', 'RCPT TO:<c@x.test>', 'DATA']);
+    // One write arrives as one segment on loopback: the whole envelope in a single packet, not four.
+    assert.equal(segment, 'MAIL FROM:<a@client.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n');
     s.close();
   });
 

@@ -13,6 +13,8 @@ export interface ScriptedConnection {
   socket: net.Socket;
   /** The next command line, without its CRLF; rejects once the client has closed and nothing is left. */
   command(): Promise<string>;
+  /** Every segment as it arrived from the socket (what one read returned), in order. */
+  readonly segments: Buffer[];
   /** Command lines already received and not yet taken by command(): what the client sent ahead of the replies. */
   pendingLines(): string[];
   /** The message after a 354, up to the final dot line (still dot-stuffed, CRLFs kept, the final ".\r\n" not). */
@@ -70,7 +72,9 @@ export async function startScriptedReceiver(options: ScriptedReceiverOptions): P
         resolve();
       });
     });
+    const segments: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => {
+      segments.push(chunk);
       buffer = Buffer.concat([buffer, chunk]);
       wake?.();
     });
@@ -78,6 +82,7 @@ export async function startScriptedReceiver(options: ScriptedReceiverOptions): P
     const connection: ScriptedConnection = {
       index,
       socket,
+      segments,
       async command() {
         for (;;) {
           const eol = buffer.indexOf('\r\n');
