@@ -281,4 +281,28 @@ describe('outbound SMTP client against real receivers', () => {
     assert.ok(!refused.ok);
     assert.equal(refused.trouble, 'tls');
   });
+
+  test('a close right after STARTTLS, before its reply: "may" goes on in clear on a new connection, "encrypt" fails', async () => {
+    const peer = await scripted('127.0.0.64', async (c) => {
+      c.write('220 mx ESMTP\r\n');
+      await c.command();
+      c.write('250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n');
+      const next = await c.command();
+      if (next === 'STARTTLS') {
+        c.socket.end();
+        return;
+      }
+      c.write('250 2.1.0 Ok\r\n');
+      await serveMail(c);
+    });
+    const s = await session(peer);
+    assert.equal(s.tls, null);
+    assert.equal(peer.connectionCount(), 2);
+    assert.equal((await s.send('a@client.test', ['b@x.test'], BODY, BODY.length)).stage, 'done');
+    s.close();
+    const refused = await open(peer, 'encrypt');
+    assert.ok(!refused.ok);
+    assert.equal(refused.trouble, 'tls');
+    assert.match(refused.reply, /connection closed by the server while waiting for the reply to STARTTLS/);
+  });
 });
