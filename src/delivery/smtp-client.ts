@@ -182,7 +182,9 @@ export class OutboundSession {
     }
     this.clean = false;
     try {
-      const result = await this.transaction(from, sendable, rejected, body, sizeHint, options, utf8);
+      // Only what is actually sent decides SMTPUTF8: the addresses refused above never reach the server.
+      const needsUtf8 = utf8 && (NON_ASCII.test(from) || sendable.some((r) => NON_ASCII.test(r)));
+      const result = await this.transaction(from, sendable, rejected, body, sizeHint, options, needsUtf8);
       this.clean = result.stage === 'done';
       return result;
     } catch (error) {

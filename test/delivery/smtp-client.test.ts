@@ -239,6 +239,7 @@ describe('outbound SMTP client against real receivers', () => {
     assert.equal(result.rejected[0]?.code, 553);
     assert.match(result.rejected[0]?.reply ?? '', /^553 5\.6\.7 /);
     assert.deepEqual(mails[0]?.rcpts, ['RCPT TO:<bob@x.test>']);
+    assert.equal(mails[0]?.mail, 'MAIL FROM:<a@client.test>', 'no SMTPUTF8 to a server that does not offer it');
     s.close();
   });
 
