@@ -1,5 +1,5 @@
 /**
- * npm run bench:client — messages per second over ONE outbound connection, Relais's SMTP client straight to
+ * Messages per second over ONE outbound connection, Relais's SMTP client straight to
  * Postfix's smtp-sink on loopback, no queue or store in the way: the client's own cost per transaction
  * (issue 7, item 16). One recipient per message, 4 KiB bodies, the connection reused for every message the
  * way the connection pool reuses it (readyForNext between transactions).
