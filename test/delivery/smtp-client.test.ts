@@ -306,4 +306,58 @@ describe('outbound SMTP client against real receivers', () => {
     assert.equal(refused.trouble, 'tls');
     assert.match(refused.reply, /connection closed by the server while waiting for the reply to STARTTLS/);
   });
+
+  test('a server that closes or resets at any stage: classified, with the stage named', async () => {
+    // [stage after which the server goes, close or reset, what the client reports]
+    const cases: [string, 'close' | 'reset', RegExp][] = [
+      ['connect', 'close', /^connection closed by the server while waiting for the greeting$/],
+      ['greeting', 'reset', /^connection reset by the server while waiting for the reply to EHLO$/],
+      ['EHLO', 'close', /while waiting for the reply to MAIL FROM$/],
+      ['MAIL', 'reset', /^connection reset by the server while waiting for the reply to RCPT TO$/],
+      ['RCPT', 'close', /while waiting for the reply to DATA$/],
+    ];
+    let current = 0;
+    const peer = await scripted('127.0.0.65', async (c) => {
+      const [stage, how] = cases[current] as [string, 'close' | 'reset', RegExp];
+      const go = (): void => {
+        if (how === 'reset') c.reset();
+        else c.socket.end();
+      };
+      if (stage === 'connect') return go();
+      c.write('220 mx ESMTP\r\n');
+      if (stage === 'greeting') {
+        await c.command();
+        return go();
+      }
+      await c.command();
+      c.write('250 mx\r\n');
+      if (stage === 'EHLO') {
+        await c.command();
+        return go();
+      }
+      await c.command();
+      c.write('250 Ok\r\n');
+      await c.command();
+      if (stage === 'MAIL') return go();
+      c.write('250 Ok\r\n');
+      await c.command();
+      go();
+    });
+    for (current = 0; current < cases.length; current++) {
+      const [stage, , expected] = cases[current] as [string, 'close' | 'reset', RegExp];
+      const opened = await open(peer);
+      if (stage === 'connect' || stage === 'greeting') {
+        assert.ok(!opened.ok, stage);
+        assert.equal(opened.trouble, 'dropped', stage);
+        assert.match(opened.reply, expected, stage);
+        continue;
+      }
+      assert.ok(opened.ok, stage);
+      const result = await opened.session.send('a@client.test', ['b@x.test'], BODY, BODY.length);
+      assert.equal(result.stage, 'connection', stage);
+      assert.match(result.reply, expected, stage);
+      assert.equal(opened.session.usable, false, stage);
+      assert.equal(await opened.session.readyForNext(), false, stage);
+    }
+  });
 });
