@@ -132,8 +132,9 @@ export class OutboundSession {
     private readonly timeouts: ClientTimeouts,
   ) {}
 
+  /** Fit for another transaction: connected, not told to go (421), and in step with the server's replies. */
   get usable(): boolean {
-    return this.wire.alive && !this.finished;
+    return this.wire.alive && !this.finished && this.wire.quiet;
   }
 
   /** The next hop offers DSN: NOTIFY, ORCPT, ENVID and RET go on to it. */

@@ -360,4 +360,20 @@ describe('outbound SMTP client against real receivers', () => {
       assert.equal(await opened.session.readyForNext(), false, stage);
     }
   });
+
+  test('a reply nobody asked for between transactions: the connection is not reused', async () => {
+    const peer = await scripted('127.0.0.66', async (c) => {
+      c.write('220 mx ESMTP\r\n');
+      await serveMail(c, {
+        onMessage: () => setTimeout(() => c.write('250 2.0.0 and another one\r\n'), 20),
+      });
+    });
+    const s = await session(peer);
+    assert.equal((await s.send('a@client.test', ['b@x.test'], BODY, BODY.length)).stage, 'done');
+    await sleep(100);
+    assert.equal(s.usable, false);
+    assert.equal(await s.readyForNext(), false);
+    const again = await s.send('a@client.test', ['c@x.test'], BODY, BODY.length);
+    assert.equal(again.stage, 'connection');
+  });
 });

@@ -79,6 +79,15 @@ export class SmtpWire {
     return this.death === null;
   }
 
+  /**
+   * Nothing received that nobody asked for. Between transactions anything else means the server and Relais
+   * no longer agree on which reply answers which command: reusing the connection could take a stale 250 for
+   * the end of a message that was never accepted.
+   */
+  get quiet(): boolean {
+    return this.queued.length === 0 && this.reader.pendingBytes === 0;
+  }
+
   private readonly onData = (chunk: Buffer): void => {
     let replies: SmtpReply[];
     try {
