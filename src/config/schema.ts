@@ -203,9 +203,13 @@ export const configSchema = z.strictObject({
       allow_private_destinations: z.boolean().default(false),
       timeouts: z
         .strictObject({
+          // RFC 5321 4.5.3.2 where it names one; each governs its own stage only, and is a deadline for the
+          // whole reply, however slowly a server trickles its lines.
           connect: duration('30s'),
-          greeting: duration('2m'),
-          command: duration('2m'),
+          greeting: duration('5m'),
+          command: duration('5m'),
+          tls_handshake: duration('1m'),
+          data_start: duration('2m'),
           data_end: duration('10m'),
         })
         .prefault({}),

@@ -155,7 +155,7 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
         }
         const session = opened.session;
         const tlsFields = { tlsVersion: session.tls?.version ?? null, tlsCipher: session.tls?.cipher ?? null };
-        const sent = await session.send(message.mailFrom, recipients, input.body, input.body.length);
+        const sent = await session.send(message.mailFrom, recipients, input.body, input.body.length, { envid: message.envid, ret: message.ret, recipientDsn: byAddress });
         if (sent.stage === 'connection') {
           deps.connections.discard(session);
           record({ ...base, ...tlsFields, recipients, delivered: 0, reply: sent.reply, outcome: 'deferred' });

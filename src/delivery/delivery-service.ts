@@ -39,7 +39,14 @@ export class DeliveryService {
     this.ips = IpPool.fromConfig(o.ips, config.hostname);
     this.connections = new ConnectionPool(
       { perHost: o.connections_per_host, total: o.max_connections, messagesPerConnection: o.messages_per_connection, idleMs: o.idle_connection_timeout },
-      { connect: o.timeouts.connect, greeting: o.timeouts.greeting, command: o.timeouts.command, dataEnd: o.timeouts.data_end },
+      {
+        connect: o.timeouts.connect,
+        greeting: o.timeouts.greeting,
+        command: o.timeouts.command,
+        dataEnd: o.timeouts.data_end,
+        tlsHandshake: o.timeouts.tls_handshake,
+        dataStart: o.timeouts.data_start,
+      },
     );
     // Maps, not the configuration's plain objects: looking up a domain such as "constructor" must find nothing.
     const tlsPolicies = new Map(Object.entries(o.tls_policies));
