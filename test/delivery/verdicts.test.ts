@@ -181,6 +181,20 @@ describe('verdicts on published replies, with a pool of three addresses', () => 
     assert.equal(w.mailbox.messages.length, 0);
     assert.equal(await countNotices(), noticesBefore, 'no notice queued at all');
   });
+
+  test('NOTIFY=SUCCESS to a next hop that offers DSN: the parameters are passed on and Relais sends no notice of its own', async () => {
+    const rx = w.receiver('127.0.0.21');
+    const countNotices = async () => Number((await w.relay.relay.store.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE kind = 'notice'"))?.n);
+    const noticesBefore = await countNotices();
+    const id = await submitWithNotify(w, 'hal@postfix.test', 'SUCCESS');
+    const [received] = await rx.waitFor(1);
+    await w.settle();
+    assert.equal((await recipientsOf(w, id))['hal@postfix.test']?.state, 'delivered');
+    assert.deepEqual(received?.rcptTo[0]?.dsn?.notify, ['SUCCESS']);
+    assert.deepEqual(received?.dsn, { ret: 'HDRS', envid: 'ENV-SUCCESS' });
+    await w.advance(MINUTE);
+    assert.equal(await countNotices(), noticesBefore, 'the next hop notifies, not Relais');
+  });
 });
 
 describe('a 421 and a blocked address with a pool of one', () => {

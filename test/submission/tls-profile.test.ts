@@ -153,7 +153,7 @@ describe('TLS settings for operators who must differ', () => {
     fails({ ciphers: 'ECDHE-RSA-AES128-GCM-SHA256:AES256-GCM-SHA385' }, /^tls\.ciphers: "AES256-GCM-SHA385" matches no cipher suite/);
     fails({ ciphers: 'NOT-A-CIPHER' }, /^tls\.ciphers: "NOT-A-CIPHER" matches no cipher suite/);
     fails({ ciphers: '!ECDHE' }, /^tls\.ciphers: the list selects no cipher suite/);
-    fails({ min_version: 'TLSv1.0' }, /^tls\.min_version: expected one of TLSv1, TLSv1\.1, TLSv1\.2, TLSv1\.3/);
+    fails({ min_version: 'TLSv1.0' }, /^tls\.min_version: expected one of "TLSv1", "TLSv1\.1", "TLSv1\.2", "TLSv1\.3"$/);
     fails({ min_version: 'TLSv1' }, /^tls\.min_version: TLSv1 needs tls\.ciphers .*@SECLEVEL=0/);
   });
 
