@@ -28,4 +28,4 @@ fi
 npm run typecheck
 # Node 20 neither expands quoted globs nor finds .ts files by itself: list them (or run the files given).
 if [ "$#" -gt 0 ]; then files="$*"; else files=$(find test -name '*.test.ts' | sort); fi
-node --import tsx --test $files
+node --import tsx --test --test-concurrency="${RELAIS_TEST_CONCURRENCY:-4}" $files
