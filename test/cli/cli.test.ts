@@ -67,7 +67,7 @@ describe('relais CLI', () => {
   test('credential add prints the server, ports and TLS modes, username and a strong password once', async () => {
     const out = await relais('credential', 'add', '--customer', 'Boulangerie Dupont', '--username', 'dupont');
     assert.equal(out.code, 0, out.stderr);
-    assert.match(out.stdout, /Server:\s+smtp\.provider\.test/);
+    assert.match(out.stdout, /^Credential created for customer "Boulangerie Dupont"\. Give these to the customer:\n\nServer:\s+smtp\.provider\.test$/m);
     assert.match(out.stdout, /Ports:\s+587 \(STARTTLS\), 465 \(implicit TLS\), 2525 \(STARTTLS\)/);
     assert.match(out.stdout, /Username:\s+dupont/);
     const password = /Password:\s+(\S+)/.exec(out.stdout)?.[1] ?? '';

@@ -34,7 +34,8 @@ function credentialJson(c: Credential) {
 function printNewPassword(config: RelaisConfig, username: string, password: string, customer: string, json: boolean | undefined, what: string) {
   const settings = connectionSettings(config);
   if (json) return printJson({ server: settings.server, ports: settings.ports, username, password, customer });
-  printLine(`${what} for customer "${customer}". Give these to the customer:\n`);
+  printLine(`${what} for customer "${customer}". Give these to the customer:`);
+  printLine('');
   printFields([
     ['Server', settings.server],
     ['Ports', settings.ports.map((p) => `${p.port} (${p.tls})`).join(', ')],
