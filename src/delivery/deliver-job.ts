@@ -154,7 +154,8 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
           break;
         }
         const session = opened.session;
-        const tlsFields = { tlsVersion: session.tls?.version ?? null, tlsCipher: session.tls?.cipher ?? null };
+        // Attempts name the address mail really left from, also when the system chose it (`relais ip list`).
+        const tlsFields = { sourceIp: source.address ?? session.localAddress, tlsVersion: session.tls?.version ?? null, tlsCipher: session.tls?.cipher ?? null };
         const sent = await session.send(message.mailFrom, recipients, input.body, input.body.length, { envid: message.envid, ret: message.ret, recipientDsn: byAddress });
         if (sent.stage === 'connection') {
           deps.connections.discard(session);

@@ -137,6 +137,11 @@ export class OutboundSession {
     return this.wire.alive && !this.finished && this.wire.quiet;
   }
 
+  /** The source address the connection really uses (the system's choice when no outbound.ips are set). */
+  get localAddress(): string | null {
+    return this.wire.localAddress;
+  }
+
   /** The next hop offers DSN: NOTIFY, ORCPT, ENVID and RET go on to it. */
   get offersDsn(): boolean {
     return this.ext.dsn;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { IpPool } from '../../delivery/ip-pool.js';
+import type { IpActivity } from '../../store/delivery-records.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printJson, printLine, printTable, when } from '../output.js';
 
@@ -14,7 +15,8 @@ export function registerIpCommands(program: Command): void {
       const rows = pool.ips.map((entry) => {
         const address = entry.address ?? '(system default)';
         const avoided = avoidances.filter((a) => a.sourceIp === entry.address);
-        const act = activity.find((a) => a.sourceIp === entry.address);
+        // Without outbound.ips every attempt left from an address the system chose: all of them are this entry's.
+        const act = entry.address === null ? combined(activity) : activity.find((a) => a.sourceIp === entry.address);
         return {
           address,
           ehlo: entry.ehlo,
@@ -33,4 +35,15 @@ export function registerIpCommands(program: Command): void {
       for (const r of rows) for (const a of r.avoided_for) printLine(`  ${r.address} avoided for ${a.destination} until ${a.until} (${a.reason ?? ''})`);
     });
   });
+}
+
+function combined(rows: readonly IpActivity[]): IpActivity | undefined {
+  if (rows.length === 0) return undefined;
+  const latest = rows.filter((r) => r.lastErrorAt !== null).sort((a, b) => (b.lastErrorAt ?? 0) - (a.lastErrorAt ?? 0))[0];
+  return {
+    sourceIp: '(system default)',
+    delivered: rows.reduce((sum, r) => sum + r.delivered, 0),
+    lastError: latest?.lastError ?? null,
+    lastErrorAt: latest?.lastErrorAt ?? null,
+  };
 }

@@ -51,6 +51,13 @@ export class SmtpWire {
     this.attach(socket);
   }
 
+  /** The address this end is bound to: with no outbound.ips, the one the operating system chose. */
+  get localAddress(): string | null {
+    const address = this.socket.localAddress;
+    if (!address) return null;
+    return address.startsWith('::ffff:') ? address.slice(7) : address;
+  }
+
   /** Opens the TCP connection within `timeoutMs`; rejects with a WireError whose trouble is refused, timeout or error. */
   static connect(options: { host: string; port: number; localAddress?: string; timeoutMs: number; limits?: ReplyLimits }): Promise<SmtpWire> {
     return new Promise((resolve, reject) => {
