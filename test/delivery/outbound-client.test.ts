@@ -155,9 +155,10 @@ describe('outbound client: deadlines, TLS fallback and DSN pass-through, end to 
     for (const t of endless) {
       assert.ok(t.closedAt > 0, `the client closed the connection: ${JSON.stringify(endless)} now ${Date.now()}`);
       const held = t.closedAt - t.ehloAt;
-      assert.ok(held >= 1800 && held < 3500, `the client held the connection ${held} ms after EHLO; the deadline is 2 s`);
+      // Broken, the connection was held for as long as the lines kept coming; the upper bound allows a busy machine.
+      assert.ok(held >= 1800 && held < 10_000, `the client held the connection ${held} ms after EHLO; the deadline is 2 s`);
     }
-    assert.ok(Date.now() - started < 15 * SECOND);
+    assert.ok(Date.now() - started < 40 * SECOND);
     await w.relay.relay.store.delivery.deleteMessage(id, null);
   });
 

@@ -53,7 +53,8 @@ describe('two relays sharing one PostgreSQL queue', () => {
       }),
     );
     await rx.waitFor(60, 20_000);
-    await new Promise((r) => setTimeout(r, 500));
+    // Once the shared queue holds nothing pending or leased, no node can send anything more: count then.
+    await w.settle(20_000);
     const subjects = rx.messages.map((m) => /^Subject: (shared-\d+)/m.exec(m.raw.toString())?.[1]);
     assert.equal(subjects.length, 60);
     assert.equal(new Set(subjects).size, 60, 'no message delivered twice');
