@@ -153,10 +153,10 @@ export class OutboundSession {
 
   /** `signal` cuts a connection still being set up (the node is stopping): it resolves at once, not ok. */
   static async open(target: Target, source: OutboundIp, tlsPolicy: 'may' | 'encrypt', timeouts: ClientTimeouts, signal?: AbortSignal): Promise<ConnectResult> {
-    const first = await connect(target, source, tlsPolicy === 'encrypt' ? 'require' : 'opportunistic', timeouts, signal);
+    const first = await connect({ target, source, tlsMode: tlsPolicy === 'encrypt' ? 'require' : 'opportunistic', timeouts }, signal);
     if (first.ok || first.trouble !== 'tls' || tlsPolicy === 'encrypt' || signal?.aborted) return first;
     // Opportunistic TLS, as Postfix's "may": whatever broke the handshake, the next connection goes in clear.
-    return connect(target, source, 'none', timeouts, signal);
+    return connect({ target, source, tlsMode: 'none', timeouts }, signal);
   }
 
   /** @internal Used by connect(). */
@@ -337,23 +337,43 @@ type ConnectFailure = Extract<ConnectResult, { ok: false }>;
 
 const STOPPING: ConnectFailure = { ok: false, trouble: 'dropped', code: null, reply: 'relay stopping; delivery will be retried' };
 
-/** A session set up under `signal`: an abort cuts it at whatever stage it is (the node is stopping). */
-async function connect(
-  target: Target,
-  source: OutboundIp,
-  tlsMode: 'require' | 'opportunistic' | 'none',
-  timeouts: ClientTimeouts,
-  signal?: AbortSignal,
-): Promise<ConnectResult> {
+/** What one connection attempt is: where to, from where, how much TLS, within which deadlines. */
+interface Dial {
+  target: Target;
+  source: OutboundIp;
+  tlsMode: 'require' | 'opportunistic' | 'none';
+  timeouts: ClientTimeouts;
+}
+
+/**
+ * A session set up under `signal`: an abort (the node is stopping) resolves at once, even during the TCP connect,
+ * and cuts the connection at whatever stage it is, so no receiver keeps the node waiting.
+ */
+async function connect(dial: Dial, signal?: AbortSignal): Promise<ConnectResult> {
   if (signal?.aborted) return STOPPING;
-  let cut: () => void = () => undefined;
+  let stop: () => void = () => undefined;
   const aborted = new Promise<ConnectFailure>((resolve) => {
-    cut = () => resolve(STOPPING);
-    signal?.addEventListener('abort', cut, { once: true });
+    stop = () => resolve(STOPPING);
+    signal?.addEventListener('abort', stop, { once: true });
   });
-  const opening = setUp(target, source, tlsMode, timeouts, signal);
+  const opening = (async (): Promise<ConnectResult> => {
+    let wire: SmtpWire;
+    try {
+      wire = await SmtpWire.connect({ host: dial.target.ip, port: dial.target.port, localAddress: dial.source.address ?? undefined, timeoutMs: dial.timeouts.connect });
+    } catch (error) {
+      return failure(error, 'dropped');
+    }
+    const cut = () => wire.destroy();
+    if (signal?.aborted) cut();
+    signal?.addEventListener('abort', cut, { once: true });
+    try {
+      return await converse(wire, dial);
+    } finally {
+      signal?.removeEventListener('abort', cut);
+    }
+  })();
   const result = await Promise.race([opening, aborted]);
-  signal?.removeEventListener('abort', cut);
+  signal?.removeEventListener('abort', stop);
   if (result === STOPPING) {
     // Whatever the set-up still does, its connection must carry nothing.
     void opening.then((late) => {
@@ -363,31 +383,8 @@ async function connect(
   return result;
 }
 
-async function setUp(
-  target: Target,
-  source: OutboundIp,
-  tlsMode: 'require' | 'opportunistic' | 'none',
-  timeouts: ClientTimeouts,
-  signal?: AbortSignal,
-): Promise<ConnectResult> {
-  let wire: SmtpWire;
-  try {
-    wire = await SmtpWire.connect({ host: target.ip, port: target.port, localAddress: source.address ?? undefined, timeoutMs: timeouts.connect });
-  } catch (error) {
-    return failure(error, 'dropped');
-  }
-  // Stopping: the connection is cut at whatever stage it is, so no receiver keeps the node waiting.
-  const cut = () => wire.destroy();
-  if (signal?.aborted) cut();
-  signal?.addEventListener('abort', cut, { once: true });
-  try {
-    return await converse(wire, target, source, tlsMode, timeouts);
-  } finally {
-    signal?.removeEventListener('abort', cut);
-  }
-}
-
-async function converse(wire: SmtpWire, target: Target, source: OutboundIp, tlsMode: 'require' | 'opportunistic' | 'none', timeouts: ClientTimeouts): Promise<ConnectResult> {
+async function converse(wire: SmtpWire, dial: Dial): Promise<ConnectResult> {
+  const { target, source, tlsMode, timeouts } = dial;
   try {
     const greeting = await wire.reply('greeting', timeouts.greeting);
     if (greeting.code !== 220) {
