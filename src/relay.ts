@@ -137,6 +137,7 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
     allowPlainAuthOnLoopback: s.allow_plain_auth_on_loopback,
     idleTimeoutMs: s.idle_timeout,
     maxErrors: s.max_errors,
+    maxJunkCommands: s.max_junk_commands,
     tlsHandshakeTimeoutMs: s.tls_handshake_timeout,
   };
   const limiter = new ConnectionLimiter(

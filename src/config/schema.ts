@@ -145,6 +145,7 @@ export const configSchema = z.strictObject({
       max_connection_rate_per_ip: z.number().int().positive().default(300),
       connection_limit_exceptions: z.array(cidr).default([]),
       max_errors: z.number().int().positive().default(20),
+      max_junk_commands: z.number().int().nonnegative().default(100),
     })
     .prefault({}),
   auth: z

@@ -21,9 +21,16 @@ export interface SessionSettings {
   allowPlainAuthOnLoopback: boolean;
   idleTimeoutMs: number;
   maxErrors: number;
+  /**
+   * Commands that move no mail (NOOP, RSET, VRFY, HELP, EHLO, HELO) a session may send before each one counts as an
+   * error, like Postfix's smtpd_junk_command_limit; the count starts again after each queued message.
+   */
+  maxJunkCommands: number;
   /** STARTTLS and implicit TLS alike: a client that does not finish its handshake in time is dropped. */
   tlsHandshakeTimeoutMs: number;
 }
+
+const JUNK_VERBS = new Set(['NOOP', 'RSET', 'VRFY', 'HELP', 'EHLO', 'HELO']);
 
 /** Unread input past which the socket is paused until the session catches up. */
 const INBOX_PAUSE_BYTES = 64 * 1024;
@@ -96,6 +103,7 @@ export class SmtpSession {
   /** The store or password work being awaited; a transaction is only released once it has settled. */
   private inFlight: Promise<unknown> = Promise.resolve();
   private errors = 0;
+  private junkCommands = 0;
   private readonly started = Date.now();
   private readonly stats = { messages: 0, recipients: 0, rejected: 0, messageIds: [] as string[] };
   private readonly clientIp: string;
@@ -308,6 +316,15 @@ export class SmtpSession {
     const space = line.indexOf(' ');
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const rest = space < 0 ? '' : line.slice(space + 1);
+    const work = this.dispatch(verb, rest);
+    // A client pipelining endless NOOPs or EHLOs without reading costs CPU every other session needs: past the
+    // limit each one, once answered, counts as an error, and max_errors ends the session.
+    if (!JUNK_VERBS.has(verb) || ++this.junkCommands <= this.ctx.settings.maxJunkCommands) return work;
+    if (work) return work.then(() => this.countError());
+    this.countError();
+  }
+
+  private dispatch(verb: string, rest: string): Promise<void> | void {
     switch (verb) {
       case 'EHLO':
       case 'HELO':
@@ -547,6 +564,7 @@ export class SmtpSession {
       },
       'message queued',
     );
+    this.junkCommands = 0;
     this.send(REPLY.custom(250, '2.0.0', `Ok: queued as ${queueId}`));
   }
 

@@ -366,3 +366,40 @@ describe('hostile clients: message content', () => {
     client.close();
   });
 });
+
+describe('hostile clients: commands that move no mail (defaults)', () => {
+  let t: TestRelay;
+  let sender: { username: string; password: string };
+
+  before(async () => {
+    t = await startTestRelay();
+    sender = await t.addSender(1000);
+  });
+  after(() => t.stop());
+
+  test('thousands of pipelined EHLO and NOOP, never read: the session ends after 100 plus max_errors, with 421', async () => {
+    const socket = await connect(t.port('smtp'), '127.0.4.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.write('EHLO flood.test\r\nNOOP\r\n'.repeat(20_000));
+    await gone;
+    const finals = text.split('\r\n').filter((l) => /^\d{3} /.test(l));
+    // The banner, 100 free commands, 20 counted as errors, then the 421: not 40,000 answers.
+    assert.equal(finals.length, 1 + 120 + 1, `${finals.length} replies`);
+    assert.equal(finals.at(-1), '421 4.7.0 Too many errors, closing connection');
+  });
+
+  test('a long-lived application session: NOOPs between messages never run out', async () => {
+    const client = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true, localAddress: '127.0.4.2' });
+    assert.match(await client.login(sender.username, sender.password), /^235 /);
+    for (let message = 0; message < 3; message++) {
+      for (let i = 0; i < 90; i++) assert.match(await client.command('NOOP'), /^250 /);
+      await client.command('MAIL FROM:<app@customer.test>');
+      await client.command('RCPT TO:<r@example.test>');
+      await client.command('DATA');
+      assert.match(await client.command(`Subject: ${message}\r\n\r\nok\r\n.`), /^250 2\.0\.0 Ok: queued/);
+    }
+    client.close();
+  });
+});
