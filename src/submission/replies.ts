@@ -34,6 +34,8 @@ export const REPLY = {
     r(421, '4.7.0', `Too many new connections from your address (at most ${max} per minute); reuse connections and try again later`, true),
   unreadReplies: r(421, '4.7.0', 'Too many unread replies; read the replies to your commands. Closing connection', true),
   authBlocked: r(421, '4.7.0', 'Too many failed authentication attempts from your address; try again later', true),
+  // Unknown usernames lock the same way, so this says nothing about which usernames exist.
+  authBlockedUsername: r(421, '4.7.0', 'Too many failed authentication attempts for this username; try again later', true),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later', true),
   storeFailed: r(451, '4.3.0', 'Temporary failure storing the message; try again later'),
   localError: r(451, '4.3.0', 'Temporary local problem; try again later'),

@@ -468,7 +468,7 @@ export class SmtpSession {
 
   private blocked(scope: 'ip' | 'username', username: string): void {
     this.ctx.logger.warn({ event: 'auth_blocked', client_ip: this.clientIp, credential: username || null, scope }, 'authentication refused during cool-down');
-    this.send(REPLY.authBlocked);
+    this.send(scope === 'ip' ? REPLY.authBlocked : REPLY.authBlockedUsername);
   }
 
   private async mail(rest: string): Promise<void> {

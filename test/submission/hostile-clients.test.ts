@@ -248,6 +248,25 @@ describe('hostile clients: authentication', () => {
     assert.equal(t.log.raw.filter((l) => l.includes(`"event":"auth_failed","client_ip":"${attacker}"`)).length, failed);
   });
 
+  test('a username guessed at from many addresses is locked, and the reply names the username, not the address', async () => {
+    const target = await t.addSender(1000);
+    const replies: string[] = [];
+    // 30 failures for one username (auth.max_failures_per_user), three from each of ten addresses.
+    for (let a = 0; a < 10; a++) {
+      const client = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true, localAddress: `127.0.5.${a + 1}` });
+      await client.command('EHLO evil.test');
+      for (let i = 0; i < 3; i++) replies.push(await client.command(`AUTH PLAIN ${plainAuth(target.username, `nope-${a}-${i}`)}`));
+      client.close();
+    }
+    assert.ok(replies.every((r) => r.startsWith('535 ')), replies.join(' | '));
+    const fresh = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true, localAddress: '127.0.5.99' });
+    assert.equal(
+      await fresh.login(target.username, target.password),
+      '421 4.7.0 Too many failed authentication attempts for this username; try again later',
+    );
+    fresh.close();
+  });
+
   test('a valid login between guesses does not reset the address count', async () => {
     const attacker = '127.0.3.2';
     let guesses = 0;
