@@ -5,6 +5,7 @@ import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
 import { QuotaService } from './quota/quota-service.js';
+import { SuspensionService } from './reputation/suspensions.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { leaseOwner } from './store/delivery-queue.js';
 import { Store } from './store/store.js';
@@ -26,6 +27,7 @@ export interface Services {
   store: Store;
   accounts: AccountsService;
   quota: QuotaService;
+  suspensions: SuspensionService;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,8 @@ export async function openServices(config: RelaisConfig, clock: Clock = systemCl
   const store = await Store.open(config.store.url, clock.now(), options);
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
-  return { config, clock, store, accounts, quota, close: () => store.close() };
+  const suspensions = new SuspensionService(store, clock);
+  return { config, clock, store, accounts, quota, suspensions, close: () => store.close() };
 }
 
 export interface Relay extends Services {

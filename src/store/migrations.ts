@@ -176,6 +176,24 @@ CREATE INDEX delivery_attempts_by_at ON delivery_attempts(at);
 ALTER TABLE recipients ADD COLUMN retry_asked {int} NOT NULL DEFAULT 0
 `,
   },
+  {
+    version: 5,
+    name: 'reputation: credential history (suspensions, reinstatements, complaints, listings, charges)',
+    sql: `
+CREATE TABLE credential_events (
+  id {id},
+  credential_id {int} NOT NULL REFERENCES credentials(id),
+  at {int} NOT NULL,
+  kind TEXT NOT NULL,
+  reason TEXT,
+  actor TEXT NOT NULL,
+  note TEXT,
+  detail TEXT
+);
+CREATE INDEX credential_events_by_credential ON credential_events(credential_id, at);
+CREATE INDEX credential_events_by_at ON credential_events(at)
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

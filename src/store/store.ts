@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import {
   CREDENTIAL_SELECT,
@@ -48,9 +49,11 @@ export class StoreNotFound extends Error {
  */
 export class Store {
   readonly delivery: DeliveryQueue;
+  readonly history: CredentialHistory;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
+    this.history = new CredentialHistory(db);
   }
 
   /**
