@@ -3,6 +3,7 @@
  * delivery keep up with submission?), head-of-line blocking between destinations, and turns between
  * credentials. Latencies are the relay's own record: from the 250 to the client to the receiver's 250.
  */
+import { execFile } from 'node:child_process';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { startDns } from '../test/peers/dns.js';
@@ -52,6 +53,27 @@ function latencies(dir: string, domain: string, sender?: string): number[] {
   }
 }
 
+/** Samples the established connections to a local port (`ss`), for the connections a destination was given. */
+function watchConnections(port: number): { stop(): { peak: number; average: number } } {
+  const samples: number[] = [];
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    execFile('ss', ['-Htn', 'state', 'established', 'dport', `= :${port}`], (error, stdout) => {
+      busy = false;
+      if (!error) samples.push(stdout.split('\n').filter((line) => line.trim()).length);
+    });
+  }, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      const busySamples = samples.filter((n) => n > 0);
+      return { peak: Math.max(0, ...samples), average: busySamples.reduce((a, b) => a + b, 0) / Math.max(1, busySamples.length) };
+    },
+  };
+}
+
 async function oneDestination(o: Options, sink: SmtpSink, via: 'mx' | 'route'): Promise<Record<string, number | string>> {
   const dns = via === 'mx' ? await startDns({ zones: { 'one.test': { mx: [{ pref: 10, host: 'mx.one.test' }] }, 'mx.one.test': { a: ['127.0.0.1'] } } }) : null;
   const relais = await startRelaisForBench({
@@ -67,20 +89,25 @@ async function oneDestination(o: Options, sink: SmtpSink, via: 'mx' | 'route'): 
     await sink.waitForReceived(start0 + warm, 120_000);
     const base = sink.received();
     const sessionsBefore = sink.counts().sessions;
+    const connections = watchConnections(sink.port);
     const t0 = process.hrtime.bigint();
     await submitAll(clients, o.messages, 'bench@source.test', (i) => `r${i % 50}@one.test`, o.body);
     const acceptSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const deliveredAtAcceptEnd = sink.received() - base;
     await sink.waitForReceived(base + o.messages, Math.max(120_000, o.messages * 20));
     const totalSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const { peak, average } = connections.stop();
     for (const c of clients) c.close();
     const delivered = o.messages / totalSeconds;
     return {
       scenario: `one destination via ${via}, shipped outbound settings`,
       acceptedPerSecond: Math.round(o.messages / acceptSeconds),
       deliveredPerSecond: Math.round(delivered),
-      // Most of the load goes over connections_per_host (5) connections at once.
-      perConnectionPerSecond: Math.round(delivered / 5),
+      // Connections open to the destination, sampled every 100 ms: the per-destination limit grows from
+      // initial_connections_per_host (5) towards connections_per_host (20) as jobs succeed.
+      peakConnections: peak,
+      averageConnections: Number(average.toFixed(1)),
+      perConnectionPerSecond: Math.round(delivered / Math.max(1, average)),
       queuedWhenAcceptEnded: o.messages - deliveredAtAcceptEnd,
       connectionsOpened: sink.counts().sessions - sessionsBefore,
     };

@@ -4,7 +4,8 @@
  * the same load through a private Postfix (fed by smtp-source) to a sink, and the ratio. Then a queue of
  * 1,000,000 deferred recipients: memory, start-up time, and how soon a due message is picked.
  *
- * Then, with the shipped outbound settings (connections_per_host 5, max_connections 100, no outbound.ips), one
+ * Then, with the shipped outbound settings (initial_connections_per_host 5 growing to connections_per_host 20,
+ * max_connections 100, no outbound.ips), one
  * destination through an MX lookup and through a `routes` entry: accepted/s beside delivered/s and messages/s
  * per connection; head-of-line blocking (a fast domain's p50/p95 alone and beside a saturated 10 s-per-message
  * domain); and a single message's latency behind another credential's backlog to the same destination.

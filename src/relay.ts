@@ -178,7 +178,7 @@ function createDelivery(config: RelaisConfig, services: Services, logger: Logger
       leaseMs: config.queue.lease_time,
       claimBatch: config.queue.claim_batch,
       concurrency: config.outbound.max_connections,
-      perDestination: config.outbound.connections_per_host,
+      perDestination: (domain) => delivery.concurrency.limit(domain),
       owner: leaseOwner(config.node.name),
     },
     (job) => delivery.runJob(job),

@@ -192,7 +192,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       port: z.number().int().min(1).max(65535).default(25),
       ips: z.array(outboundIp).default([]),
-      connections_per_host: z.number().int().positive().default(5),
+      // Postfix's defaults: a destination starts with initial_connections_per_host connections at once and earns
+      // more as its jobs succeed, up to connections_per_host (initial_destination_concurrency 5,
+      // default_destination_concurrency_limit 20).
+      connections_per_host: z.number().int().positive().default(20),
+      initial_connections_per_host: z.number().int().positive().default(5),
       max_connections: z.number().int().positive().default(100),
       avoid_ip_for: duration('1h'),
       tls: tlsPolicy.default('may'),

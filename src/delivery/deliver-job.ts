@@ -25,6 +25,8 @@ export interface JobResult {
   avoid: { sourceIp: string; destination: string; reason: string }[];
   /** Hosts that asked for fewer connections (a 421 that does not blame the source address). */
   slowDown: { hostIp: string; host: string; reason: string }[];
+  /** A host of the destination carried a transaction to its end (whatever it answered): it is up and talking. */
+  transacted: boolean;
 }
 
 export interface JobDeps {
@@ -74,7 +76,7 @@ function tooManyRecipients(code: number, reply: string): boolean {
 /** Delivers one message to one domain's recipients: route, pick a source IP, MX failover, IP failover. */
 export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobResult> {
   const { message, domain } = input;
-  const result: JobResult = { verdicts: [], attempts: [], avoid: [], slowDown: [] };
+  const result: JobResult = { verdicts: [], attempts: [], avoid: [], slowDown: [], transacted: false };
   const byAddress = new Map(input.recipients.map((r) => [r.address, r]));
   const settle = (addresses: readonly string[], verdict: RecipientVerdict['verdict'], reply: string, remoteMta: string | null, status?: string, dsnPassed?: boolean) => {
     for (const address of addresses) {
@@ -163,6 +165,7 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
           lastProblem = { reply: sent.reply, status: '4.4.2', remoteMta: target.name };
           break;
         }
+        result.transacted = true;
         const { blamed, again } = applyTransaction(sent, recipients, target);
         const delivered = sent.stage === 'done' ? sent.accepted.length : 0;
         record({

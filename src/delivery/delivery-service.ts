@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import { attemptView } from './attempt-view.js';
 import { ConnectionPool } from './connection-pool.js';
 import { deliverJob, type JobDeps } from './deliver-job.js';
+import { DestinationConcurrency } from './destination-concurrency.js';
 import { DnsLookup } from './dns-lookup.js';
 import { IpPool } from './ip-pool.js';
 import { DEFAULT_IP_BLOCK_PATTERNS, replyPatterns } from './reply-classifier.js';
@@ -22,6 +23,8 @@ import { DEFAULT_IP_BLOCK_PATTERNS, replyPatterns } from './reply-classifier.js'
  */
 export class DeliveryService {
   readonly ips: IpPool;
+  /** Jobs at once per destination domain, learnt from its answers: the scheduler asks it (perDestination). */
+  readonly concurrency: DestinationConcurrency;
   private readonly connections: ConnectionPool;
   private readonly deps: JobDeps;
   private readonly notices: NoticeSettings;
@@ -37,6 +40,7 @@ export class DeliveryService {
   ) {
     const o = config.outbound;
     this.ips = IpPool.fromConfig(o.ips, config.hostname);
+    this.concurrency = new DestinationConcurrency(o.initial_connections_per_host, o.connections_per_host, () => clock.now());
     this.connections = new ConnectionPool(
       { perHost: o.connections_per_host, total: o.max_connections, messagesPerConnection: o.messages_per_connection, idleMs: o.idle_connection_timeout },
       {
@@ -81,6 +85,8 @@ export class DeliveryService {
       await this.store.delivery.avoidIp({ sourceIp: a.sourceIp, destination: a.destination, until, reason: a.reason });
       this.logger.warn({ event: 'ip_avoided', source_ip: a.sourceIp, destination: a.destination, until: new Date(until).toISOString(), reason: a.reason }, 'outbound address avoided for a destination');
     }
+    if (result.slowDown.length > 0 || !result.transacted) this.concurrency.pushedBack(job.domain);
+    else this.concurrency.succeeded(job.domain);
     for (const slow of result.slowDown) {
       this.connections.reduceConcurrency(slow.hostIp);
       this.logger.warn({ event: 'host_slow_down', host: slow.host, remote_ip: slow.hostIp, reason: slow.reason }, 'destination host asked for fewer connections');

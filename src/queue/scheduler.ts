@@ -16,8 +16,8 @@ export interface SchedulerOptions {
   leaseMs: number;
   claimBatch: number;
   concurrency: number;
-  /** Jobs running at once for one destination domain (outbound.connections_per_host). */
-  perDestination: number;
+  /** Jobs running at once for one destination domain: a fixed number, or the delivery side's learnt limit. */
+  perDestination: number | ((domain: string) => number);
   /**
    * Most recipients held in memory, claimed and waiting or running; their leases are renewed while held.
    * Default 50 claim batches.
@@ -68,7 +68,8 @@ export class Scheduler {
     private readonly periodic: () => Promise<void>,
     private readonly logger: Logger,
   ) {
-    this.queues = new DestinationQueues(() => options.perDestination);
+    const perDestination = options.perDestination;
+    this.queues = new DestinationQueues(typeof perDestination === 'number' ? () => perDestination : perDestination);
     this.maxHeld = options.maxHeld ?? options.claimBatch * 50;
   }
 

@@ -5,7 +5,7 @@ import { openAuthenticated, sendOn } from '../support/smtp-clients.js';
 
 /**
  * Head-of-line blocking (issue 7, item 4): with the shipped outbound.max_connections (100) and
- * connections_per_host (5), more slow messages than there are delivery slots are queued first, then a fast
+ * initial_connections_per_host (5), more slow messages than there are delivery slots are queued first, then a fast
  * domain's. Each destination has its own queue and limit, so the fast domain does not wait for the slow one.
  */
 test('a slow destination uses only its own connections: a fast domain queued behind it finishes first', { timeout: 120_000 }, async () => {
@@ -33,10 +33,12 @@ test('a slow destination uses only its own connections: a fast domain queued beh
     const slowBefore = slow.messages.length;
     await fast.waitFor(20, 90_000);
     const slowDone = slow.messages.length - slowBefore;
-    // Within one round of the slow host (5 connections, 3 s each) at most, not after its backlog.
+    // Within one round of the slow host (it starts at initial_connections_per_host, 5, 3 s each) at most, not
+    // after its backlog.
     assert.ok(slowDone <= 5, `the fast domain finished only after ${slowDone} more slow messages: it waited for the slow one's slots`);
-    // The slow destination never had more than its own connections.
-    assert.ok(slow.connectionCount() <= 5, `${slow.connectionCount()} connections to the slow host`);
+    // The slow destination never had more than its own connections: its window, which its successes grow from 5
+    // towards connections_per_host (20).
+    assert.ok(slow.connectionCount() <= 20, `${slow.connectionCount()} connections to the slow host`);
   } finally {
     await w.stop();
   }
