@@ -1,5 +1,4 @@
 import type { RelaisConfig } from '../config/schema.js';
-import type { Logger } from '../log/logger.js';
 import type { Clock } from '../shared/clock.js';
 import type { NewMessage } from '../store/records.js';
 import type { Store } from '../store/store.js';
@@ -93,14 +92,12 @@ export class SystemMailer {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly settings: SystemMailSettings,
-    private readonly logger: Logger,
   ) {}
 
   /** Returns the queue id; the caller decides whether a failure to queue is worth more than a log line. */
   async send(mail: SystemMail): Promise<string> {
     const message = systemMessage(mail, this.settings, this.clock.now());
     await this.store.enqueue([message]);
-    this.logger.info({ event: 'system_mail_queued', message_id: message.id, to: mail.to, subject: mail.subject }, 'system mail queued');
     return message.id;
   }
 }

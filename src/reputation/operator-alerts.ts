@@ -26,7 +26,8 @@ export class OperatorAlerts {
     this.logger[alert.level]({ event: alert.event, ...alert.fields }, alert.subject);
     if (this.to === undefined) return;
     try {
-      await this.mailer.send({ to: [this.to], subject: `[Relais] ${alert.subject}`, text: alert.text });
+      const id = await this.mailer.send({ to: [this.to], subject: `[Relais] ${alert.subject}`, text: alert.text });
+      this.logger.info({ event: 'alert_mail_queued', alert: alert.event, message_id: id, to: this.to }, 'alert e-mail queued');
     } catch (error) {
       this.logger.error({ event: 'alert_mail_failed', alert: alert.event, error: (error as Error).message }, 'could not queue the alert e-mail; the log line above is the only trace');
     }
