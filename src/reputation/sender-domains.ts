@@ -24,11 +24,14 @@ export function fromHeaderDomains(message: Buffer): string[] {
   if (!match) return [];
   const value = (match[1] as string).replace(/\r\n/g, '');
   const found = new Set<string>();
-  // Display names may contain "@" inside quotes or comments: drop those before looking for addresses.
+  // Display names may contain "@" inside quotes or comments: drop those before looking for addresses. Then
+  // split on the separators (linear, whatever a hostile header holds) and keep the tokens with an "@".
   const bare = value.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\([^()]*\)/g, '');
-  for (const m of bare.matchAll(/[^\s<>(),;:"]+@[^\s<>(),;:"]+/g)) {
-    const domain = senderDomain(m[0]);
+  for (const token of bare.split(/[\s<>(),;:"]+/)) {
+    if (!token.includes('@')) continue;
+    const domain = senderDomain(token);
     if (domain) found.add(domain);
+    if (found.size >= 20) break;
   }
   return [...found];
 }

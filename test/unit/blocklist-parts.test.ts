@@ -34,6 +34,11 @@ test('sender domains: the envelope address and every address of the From header,
   assert.deepEqual(fromHeaderDomains(message('From: Folded\r\n <folded@fold.test>')), ['fold.test']);
   assert.deepEqual(fromHeaderDomains(message('To: x@to.test')), []);
   assert.deepEqual(fromHeaderDomains(Buffer.from('From: only@header.test\r\n')), ['header.test']);
+  // A hostile From of 60 KB without separators or "@" costs linear time, not quadratic.
+  const started = performance.now();
+  assert.deepEqual(fromHeaderDomains(message(`From: ${'a'.repeat(990)}${'\r\n '.concat('a'.repeat(990)).repeat(60)}`)), []);
+  assert.deepEqual(fromHeaderDomains(message(`From: ${'a.'.repeat(30_000)}`)), []);
+  assert.ok(performance.now() - started < 2000);
 });
 
 test('system mail: from the postmaster, one-line headers whatever the text, base64 body, kind system', async () => {
