@@ -5,6 +5,13 @@ import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
 import { QuotaService } from './quota/quota-service.js';
+import { SystemMailer, systemMailSettings } from './queue/system-mail.js';
+import { BlocklistSchedule, type Round } from './reputation/blocklist-schedule.js';
+import { DnsblLookup } from './reputation/dnsbl-lookup.js';
+import { DomainBlocklistMonitor } from './reputation/domain-monitor.js';
+import { IpBlocklistMonitor } from './reputation/ip-monitor.js';
+import { OperatorAlerts } from './reputation/operator-alerts.js';
+import { SenderDomainRecorder } from './reputation/sender-domains.js';
 import { SuspensionService } from './reputation/suspensions.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { leaseOwner } from './store/delivery-queue.js';
@@ -28,6 +35,8 @@ export interface Services {
   accounts: AccountsService;
   quota: QuotaService;
   suspensions: SuspensionService;
+  /** Mail Relais writes itself (operator alerts, notices to customers), queued like any other. */
+  systemMail: SystemMailer;
   close(): Promise<void>;
 }
 
@@ -36,7 +45,8 @@ export async function openServices(config: RelaisConfig, clock: Clock = systemCl
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   const suspensions = new SuspensionService(store, clock);
-  return { config, clock, store, accounts, quota, suspensions, close: () => store.close() };
+  const systemMail = new SystemMailer(store, clock, systemMailSettings(config));
+  return { config, clock, store, accounts, quota, suspensions, systemMail, close: () => store.close() };
 }
 
 export interface Relay extends Services {
@@ -44,6 +54,8 @@ export interface Relay extends Services {
   /** Absent when delivery.enabled is false (a submission-only node). */
   delivery?: DeliveryService;
   scheduler?: Scheduler;
+  /** The blocklist rounds (outbound addresses, sender domains); `runNow()` runs one at once. */
+  blocklists: BlocklistSchedule;
   listeners: BoundListener[];
   tls: TlsFiles;
   /** Re-reads the certificate and key (after a renewal): `relais start` does it on SIGHUP. */
@@ -61,12 +73,17 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     if (services.store.dialect === 'sqlite') await services.store.releaseAllReservations();
     const tls = await ensureTlsFiles(config.tls, config.data_dir, config.hostname);
     const spool = new Spool(services.store, config.queue.commit_batch_max);
-    const listeners = createSubmission(config, services, spool, loadServerTls(tls, config.tls), logger);
+    const reputation = createBlocklistMonitoring(config, services, logger);
+    const listeners = createSubmission(config, services, spool, loadServerTls(tls, config.tls), logger, reputation.senderDomains);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
     if (scheduler) await releaseOwnLeases(config, services, logger);
+    // Listed addresses and pinnings are known before the first job leaves.
+    await delivery?.restrictions.refresh(clock.now());
+    const blocklists = reputation.schedule(delivery);
     const bound = await listeners.start();
     scheduler?.start();
+    blocklists.start();
     const maintenance = setInterval(() => {
       services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
     }, 3_600_000);
@@ -79,6 +96,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       tls,
       delivery,
       scheduler,
+      blocklists,
       reloadTls() {
         const renewed = loadServerTls(tls, config.tls);
         listeners.updateTls(renewed.context);
@@ -88,6 +106,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
         clearInterval(maintenance);
         await listeners.stop();
         await spool.drain();
+        await blocklists.stop();
+        await reputation.drain();
         await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
         delivery?.close();
         await services.close();
@@ -102,8 +122,16 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
 }
 
 /** The submission side: policy (accounts, quota, spool), brute-force guard, listeners. */
-function createSubmission(config: RelaisConfig, services: Services, spool: Spool, serverTls: ServerTls, logger: Logger): SubmissionListeners {
+function createSubmission(
+  config: RelaisConfig,
+  services: Services,
+  spool: Spool,
+  serverTls: ServerTls,
+  logger: Logger,
+  senderDomains: SenderDomainRecorder,
+): SubmissionListeners {
   const policy = new RelayPolicy({
+    senderDomains,
     accounts: services.accounts,
     quota: services.quota,
     spool,
@@ -165,6 +193,59 @@ async function releaseOwnLeases(config: RelaisConfig, services: Services, logger
   if (freed > 0) {
     logger.info({ event: 'leases_released', node: config.node.name, recipients: freed }, 'recipients an earlier run of this node was delivering are due again');
   }
+}
+
+/**
+ * Blocklist monitoring: the outbound addresses and the sender domains looked up in the configured zones every
+ * dnsbl.interval, sender domains recorded from the submission path and checked when first seen, changes told
+ * to the operator. Several nodes may run it at once: every write is conditional, so each change counts once.
+ */
+function createBlocklistMonitoring(config: RelaisConfig, services: Services, logger: Logger) {
+  const lookup = new DnsblLookup(config.dns.servers, config.dnsbl.timeout, config.dnsbl.concurrency);
+  const alerts = new OperatorAlerts(services.systemMail, config.alerts.email, logger);
+  const domains = new DomainBlocklistMonitor({ store: services.store, lookup, clock: services.clock, logger, suspensions: services.suspensions, zones: config.dnsbl.domain_zones });
+  const checks = new Set<Promise<void>>();
+  const senderDomains = new SenderDomainRecorder(
+    services.store,
+    services.clock,
+    config.dnsbl.last_use_every,
+    (use) => {
+      if (config.dnsbl.domain_zones.length === 0) return;
+      // Off the 250's path: the message is already queued; a listing suspends what comes next.
+      const check = domains.checkFirstUse(use.credentialId, use.domain).catch((error: Error) => {
+        logger.error({ event: 'dnsbl_round_failed', round: 'first use', domain: use.domain, error: error.message }, 'could not check a new sender domain; the next round will');
+      });
+      checks.add(check);
+      void check.finally(() => checks.delete(check));
+    },
+    logger,
+  );
+  return {
+    senderDomains,
+    schedule(delivery: DeliveryService | undefined): BlocklistSchedule {
+      const rounds: Round[] = [];
+      const addresses = config.outbound.ips.map((ip) => ip.address);
+      if (config.dnsbl.ip_zones.length > 0 && addresses.length > 0) {
+        const ips = new IpBlocklistMonitor({
+          store: services.store,
+          lookup,
+          clock: services.clock,
+          logger,
+          alerts,
+          addresses,
+          zones: config.dnsbl.ip_zones,
+          ...(delivery ? { onListings: (listings) => delivery.restrictions.applyListings(listings) } : {}),
+        });
+        rounds.push({ name: 'outbound addresses', run: () => ips.runOnce() });
+      }
+      if (config.dnsbl.domain_zones.length > 0) rounds.push({ name: 'sender domains', run: () => domains.runOnce() });
+      return new BlocklistSchedule(rounds, config.dnsbl.interval, logger);
+    },
+    async drain(): Promise<void> {
+      await senderDomains.drain();
+      await Promise.all([...checks]);
+    },
+  };
 }
 
 /** The delivery side: the delivery service and the scheduler that feeds it from the queue. */

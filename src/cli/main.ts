@@ -5,6 +5,8 @@ import { InputError } from '../accounts/validation.js';
 import { ConfigError } from '../config/load.js';
 import { escapeForDisplay } from '../shared/safe-text.js';
 import { registerAccountCommands } from './commands/accounts.js';
+import { registerCredentialPoolCommand } from './commands/credential-pool.js';
+import { registerDomainCommands } from './commands/domains.js';
 import { registerIpCommands } from './commands/ips.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
@@ -30,6 +32,8 @@ registerAccountCommands(program);
 registerQuotaCommands(program);
 registerQueueCommands(program);
 registerIpCommands(program);
+registerCredentialPoolCommand(program);
+registerDomainCommands(program);
 
 try {
   await program.parseAsync(process.argv);

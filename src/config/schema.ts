@@ -75,6 +75,14 @@ const cidr = z.string().refine((value) => {
   return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }, 'expected an address or a network in CIDR form, for example "192.0.2.10" or "10.0.0.0/8"');
 
+/** A DNS zone to query below: "zen.spamhaus.org", "dbl.example" (no scheme, no trailing data). */
+const dnsZone = z
+  .string()
+  .transform((value) => value.trim().toLowerCase().replace(/\.$/, ''))
+  .refine((value) => HOSTNAME.test(value) && value.includes('.'), 'expected a DNS zone name, for example "zen.spamhaus.org"');
+
+const MAILBOX = /^[^\s@<>()",;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
 /** A node's name for its leases: letters, digits, dot, dash, underscore; `/` separates it from the process instance. */
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -221,6 +229,26 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   routes: z.record(z.string(), endpoint).default({}),
+  dnsbl: z
+    .strictObject({
+      // How often every outbound address and every sender domain is looked up in the zones below.
+      interval: duration('5m'),
+      ip_zones: z.array(dnsZone).default([]),
+      domain_zones: z.array(dnsZone).default([]),
+      // One lookup's deadline: a zone that does not answer in time is an error, never a listing.
+      timeout: duration('5s'),
+      concurrency: z.number().int().positive().default(8),
+      // How stale each node's view of listings and pinnings may be (it re-reads them from the store this often).
+      refresh: duration('5s'),
+      // A sender domain's last use is written to the store at most this often per credential (hot path).
+      last_use_every: duration('10m'),
+    })
+    .prefault({}),
+  alerts: z
+    .strictObject({
+      email: z.string().regex(MAILBOX, 'expected an e-mail address, for example "ops@example.org"').optional(),
+    })
+    .prefault({}),
   notices: z
     .strictObject({
       delay: z.boolean().default(true),

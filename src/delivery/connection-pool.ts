@@ -175,6 +175,20 @@ export class ConnectionPool {
     return entry?.session.source;
   }
 
+  /** Closes the idle connections from a source address (taken out of rotation): none of them carries more mail. */
+  closeIdleFrom(address: string): number {
+    let closed = 0;
+    for (const [key, list] of this.idle) {
+      for (const entry of list.filter((e) => e.session.source.address === address)) {
+        this.removeIdle(key, entry);
+        clearTimeout(entry.timer);
+        this.discard(entry.session);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
   /** Counts for tests and metrics. */
   stats(): { open: number; busy: number; idle: number; idleTargets: number; waiting: number; opening: number } {
     let idle = 0;

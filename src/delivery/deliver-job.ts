@@ -27,6 +27,11 @@ export interface JobResult {
   slowDown: { hostIp: string; host: string; reason: string }[];
   /** A host of the destination carried a transaction to its end (whatever it answered): it is up and talking. */
   transacted: boolean;
+  /**
+   * No address of the pool could carry this mail at all (every one it may use is blocklisted): the recipients
+   * wait in the queue, past their give-up time if need be, as the pool's state never fails a recipient.
+   */
+  held: boolean;
 }
 
 export interface JobDeps {
@@ -47,6 +52,10 @@ export interface JobInput {
   body: Buffer;
   domain: string;
   recipients: readonly DueRecipient[];
+  /** The credential's pinned addresses (relais credential pool); undefined: the whole pool. */
+  allowed?: ReadonlySet<string>;
+  /** May leave from a blocklisted address when no other is left (the operator's alerts). */
+  lastResort?: boolean;
 }
 
 const ENHANCED = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
@@ -76,7 +85,7 @@ function tooManyRecipients(code: number, reply: string): boolean {
 /** Delivers one message to one domain's recipients: route, pick a source IP, MX failover, IP failover. */
 export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobResult> {
   const { message, domain } = input;
-  const result: JobResult = { verdicts: [], attempts: [], avoid: [], slowDown: [], transacted: false };
+  const result: JobResult = { verdicts: [], attempts: [], avoid: [], slowDown: [], transacted: false, held: false };
   const byAddress = new Map(input.recipients.map((r) => [r.address, r]));
   const settle = (addresses: readonly string[], verdict: RecipientVerdict['verdict'], reply: string, remoteMta: string | null, status?: string, dsnPassed?: boolean) => {
     for (const address of addresses) {
@@ -104,11 +113,24 @@ export async function deliverJob(input: JobInput, deps: JobDeps): Promise<JobRes
   let lastProblem = { reply: 'no outbound address available for this destination', status: '4.4.0', remoteMta: null as string | null };
   while (byAddress.size > 0) {
     const first = plan.targets[0] as Target;
-    const reusable = deps.connections.idleSource(first, (s) => !tried.has(s.address) && !deps.ips.isAvoided(s.address, domain, deps.now()));
+    const reusable = deps.connections.idleSource(
+      first,
+      (s) => !tried.has(s.address) && !deps.ips.isAvoided(s.address, domain, deps.now()) && deps.ips.usable(s.address, input.allowed),
+    );
     // With every address avoided for this destination, the one avoided longest ago still carries the retry:
     // the pool's state may delay a recipient, never fail it.
-    const source = reusable ?? deps.ips.choose(domain, tried, deps.now()) ?? (tried.size === 0 ? deps.ips.leastRecentlyAvoided(domain, deps.now()) : undefined);
-    if (!source) break;
+    const source =
+      reusable ??
+      deps.ips.choose(domain, tried, deps.now(), input.allowed) ??
+      (tried.size === 0 ? deps.ips.leastRecentlyAvoided(domain, deps.now(), { allowed: input.allowed, lastResort: input.lastResort }) : undefined);
+    if (!source) {
+      if (tried.size === 0) {
+        result.held = true;
+        const scope = input.allowed ? "every outbound address this credential is pinned to" : 'every outbound address';
+        lastProblem = { reply: `${scope} is out of rotation (blocklisted); the message stays queued until one is delisted`, status: '4.4.0', remoteMta: null };
+      }
+      break;
+    }
     tried.add(source.address);
     const outcome = await viaSource(source, plan.targets);
     if (outcome === 'unreachable') {

@@ -15,6 +15,7 @@ import { deliverJob, type JobDeps } from './deliver-job.js';
 import { DestinationConcurrency } from './destination-concurrency.js';
 import { DnsLookup } from './dns-lookup.js';
 import { IpPool } from './ip-pool.js';
+import { PoolRestrictions } from './pool-restrictions.js';
 import { DEFAULT_IP_BLOCK_PATTERNS, replyPatterns } from './reply-classifier.js';
 
 /**
@@ -25,6 +26,8 @@ export class DeliveryService {
   readonly ips: IpPool;
   /** Jobs at once per destination domain, learnt from its answers: the scheduler asks it (perDestination). */
   readonly concurrency: DestinationConcurrency;
+  /** Blocklisted addresses out of rotation, credentials pinned to part of the pool: as the store says. */
+  readonly restrictions: PoolRestrictions;
   private readonly connections: ConnectionPool;
   private readonly deps: JobDeps;
   private readonly notices: NoticeSettings;
@@ -52,6 +55,7 @@ export class DeliveryService {
         dataStart: o.timeouts.data_start,
       },
     );
+    this.restrictions = new PoolRestrictions(store, this.ips, this.connections, config.dnsbl.ip_zones, config.dnsbl.refresh, logger);
     // Maps, not the configuration's plain objects: looking up a domain such as "constructor" must find nothing.
     const tlsPolicies = new Map(Object.entries(o.tls_policies));
     this.deps = {
@@ -77,7 +81,11 @@ export class DeliveryService {
     const message = await this.store.delivery.message(job.messageId);
     const body = message && (await this.store.messageBody(job.messageId));
     if (!message || !body) return { settled: Promise.resolve() }; // deleted by an operator while queued
-    const result = await deliverJob({ message, body, domain: job.domain, recipients: job.recipients }, this.deps);
+    const allowed = this.restrictions.allowedFor(message.credentialId);
+    const result = await deliverJob(
+      { message, body, domain: job.domain, recipients: job.recipients, ...(allowed ? { allowed } : {}), lastResort: message.kind === 'system' },
+      this.deps,
+    );
     const now = this.clock.now();
     for (const a of result.avoid) {
       const until = now + this.config.outbound.avoid_ip_for;
@@ -85,8 +93,9 @@ export class DeliveryService {
       await this.store.delivery.avoidIp({ sourceIp: a.sourceIp, destination: a.destination, until, reason: a.reason });
       this.logger.warn({ event: 'ip_avoided', source_ip: a.sourceIp, destination: a.destination, until: new Date(until).toISOString(), reason: a.reason }, 'outbound address avoided for a destination');
     }
-    if (result.slowDown.length > 0 || !result.transacted) this.concurrency.pushedBack(job.domain);
-    else this.concurrency.succeeded(job.domain);
+    // A job held by the pool's state (every address blocklisted) says nothing about the destination.
+    if (result.slowDown.length > 0 || (!result.transacted && !result.held)) this.concurrency.pushedBack(job.domain);
+    else if (result.transacted) this.concurrency.succeeded(job.domain);
     for (const slow of result.slowDown) {
       this.connections.reduceConcurrency(slow.hostIp);
       this.logger.warn({ event: 'host_slow_down', host: slow.host, remote_ip: slow.hostIp, reason: slow.reason }, 'destination host asked for fewer connections');
@@ -96,7 +105,9 @@ export class DeliveryService {
     const relayed: NoticeRecipient[] = [];
     const notifyById = new Map(job.recipients.map((r) => [r.id, r]));
     for (const v of result.verdicts) {
-      const next = nextState(v.verdict, message, now);
+      // Held by the pool's state (every usable address blocklisted): never expired for it, tried again as soon
+      // as the monitor may have seen a delisting.
+      const next = result.held && v.verdict === 'defer' ? { state: 'deferred' as const, nextAttemptAt: now + this.heldRetryMs(), expired: false } : nextState(v.verdict, message, now);
       // The remote reply is kept and quoted as received; why Relais stopped is said in its own words, apart.
       const explanation = next.expired ? `gave up: undelivered for ${Math.round((now - message.createdAt) / 3_600_000)} h` : null;
       const status = next.state === 'failed' && next.expired && !/^[45]/.test(v.status) ? '4.4.7' : v.status;
@@ -123,9 +134,14 @@ export class DeliveryService {
     return { settled };
   }
 
-  /** Work done every scheduler pass: delay notices, avoidance shared between nodes, retention. */
+  private heldRetryMs(): number {
+    return Math.min(this.config.queue.retry_every, this.config.dnsbl.interval);
+  }
+
+  /** Work done every scheduler pass: delay notices, avoidance and pool restrictions shared between nodes, retention. */
   async periodic(): Promise<void> {
     const now = this.clock.now();
+    await this.restrictions.refreshIfDue(now);
     for (const id of await this.store.delivery.dueDelayNotices(now, 100)) await this.delayNotice(id, now);
     if (now - this.lastAvoidanceSync > 10_000) {
       this.lastAvoidanceSync = now;

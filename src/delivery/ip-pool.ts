@@ -20,30 +20,45 @@ export class IpPool {
     return new IpPool(ips.length ? ips.map((ip) => ({ address: ip.address, ehlo: ip.ehlo ?? hostname })) : [{ address: null, ehlo: hostname }]);
   }
 
-  /** The next usable address for this destination, skipping those already tried; undefined when none is left. */
-  choose(destination: string, tried: ReadonlySet<string | null>, now: number): OutboundIp | undefined {
+  /**
+   * The next usable address for this destination, skipping those already tried, those out of rotation and, for
+   * a credential pinned to part of the pool, those outside `allowed`; undefined when none is left.
+   */
+  choose(destination: string, tried: ReadonlySet<string | null>, now: number, allowed?: ReadonlySet<string>): OutboundIp | undefined {
     for (let i = 0; i < this.ips.length; i++) {
       const ip = this.ips[(this.cursor + i) % this.ips.length] as OutboundIp;
-      if (tried.has(ip.address) || this.isAvoided(ip.address, destination, now)) continue;
-      if (ip.address !== null && this.outOfRotation.has(ip.address)) continue;
+      if (tried.has(ip.address) || this.isAvoided(ip.address, destination, now) || !this.usable(ip.address, allowed)) continue;
       this.cursor = (this.cursor + i + 1) % this.ips.length;
       return ip;
     }
     return undefined;
   }
 
+  /** In rotation (not blocklisted) and, when the credential is pinned, one of its addresses. */
+  usable(address: string | null, allowed?: ReadonlySet<string>): boolean {
+    if (address === null) return allowed === undefined;
+    return !this.outOfRotation.has(address) && (allowed === undefined || allowed.has(address));
+  }
+
   /**
-   * When choose() finds nothing for a destination (every address avoided, or out of rotation): the address
-   * whose avoidance ends first, in rotation if any is, so that retries go on and the pool's state never
-   * becomes a recipient's failure.
+   * When choose() finds nothing for a destination because every usable address is avoided for it: the one whose
+   * avoidance ends first, so that retries go on and a destination's refusals never become a recipient's
+   * failure. Addresses out of rotation (blocklisted) are not candidates unless `lastResort` says so (the
+   * operator's own alerts): mail then waits in the queue until an address is delisted.
    */
-  leastRecentlyAvoided(destination: string, now: number): OutboundIp {
+  leastRecentlyAvoided(destination: string, now: number, options: { allowed?: ReadonlySet<string>; lastResort?: boolean } = {}): OutboundIp | undefined {
+    const candidates = this.ips.filter((ip) => ip.address === null || options.allowed === undefined || options.allowed.has(ip.address));
     const rank = (ip: OutboundIp): [number, number] => [
       ip.address !== null && this.outOfRotation.has(ip.address) ? 1 : 0,
       ip.address === null ? now : (this.avoided.get(ip.address)?.get(destination)?.until ?? now),
     ];
-    let best = this.ips[0] as OutboundIp;
-    for (const ip of this.ips) {
+    let best: OutboundIp | undefined;
+    for (const ip of candidates) {
+      if (!options.lastResort && !this.usable(ip.address, options.allowed)) continue;
+      if (best === undefined) {
+        best = ip;
+        continue;
+      }
       const [a, b] = rank(ip);
       const [x, y] = rank(best);
       if (a < x || (a === x && b < y)) best = ip;
@@ -75,6 +90,16 @@ export class IpPool {
       for (const [destination, entry] of map) if (entry.until <= now) map.delete(destination);
       if (map.size === 0) this.avoided.delete(address);
     }
+  }
+
+  /** Why an address is out of rotation (its listings), or undefined while it is in. */
+  outOfRotationReason(address: string): string | undefined {
+    return this.outOfRotation.get(address);
+  }
+
+  /** Whether any address of the pool is in rotation and allowed: if none, mail waits in the queue. */
+  anyUsable(allowed?: ReadonlySet<string>): boolean {
+    return this.ips.some((ip) => this.usable(ip.address, allowed));
   }
 
   setOutOfRotation(address: string, reason: string | null): void {

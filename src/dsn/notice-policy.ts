@@ -5,7 +5,7 @@ import type { NoticeKind } from './delivery-report.js';
  * notice; NOTIFY (RFC 3461) decides per recipient, absent meaning FAILURE and DELAY (never SUCCESS).
  */
 export function wantsNotice(kind: NoticeKind, message: { mailFrom: string; kind: string }, notify: string | null): boolean {
-  if (message.mailFrom === '' || message.kind === 'notice') return false;
+  if (message.mailFrom === '' || message.kind !== 'message') return false;
   if (notify === null) return kind !== 'relayed';
   const values = notify.split(',');
   if (values.includes('NEVER')) return false;

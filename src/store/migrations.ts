@@ -194,6 +194,59 @@ CREATE INDEX credential_events_by_credential ON credential_events(credential_id,
 CREATE INDEX credential_events_by_at ON credential_events(at)
 `,
   },
+  {
+    version: 7,
+    name: 'blocklists: outbound address listings and their history, sender domains per credential, credential pool pinning',
+    // One row per (address or domain, zone) holds the current answer; the state changes by a conditional UPDATE,
+    // so two nodes checking at once record one transition, not two.
+    sql: `
+CREATE TABLE ip_listings (
+  address TEXT NOT NULL,
+  zone TEXT NOT NULL,
+  listed {int} NOT NULL DEFAULT 0,
+  code TEXT,
+  reason TEXT,
+  since {int},
+  checked_at {int} NOT NULL,
+  error TEXT,
+  PRIMARY KEY (address, zone)
+);
+CREATE TABLE ip_events (
+  id {id},
+  address TEXT NOT NULL,
+  zone TEXT NOT NULL,
+  at {int} NOT NULL,
+  kind TEXT NOT NULL,
+  code TEXT,
+  reason TEXT
+);
+CREATE INDEX ip_events_by_address ON ip_events(address, at);
+CREATE TABLE domain_listings (
+  domain TEXT NOT NULL,
+  zone TEXT NOT NULL,
+  listed {int} NOT NULL DEFAULT 0,
+  code TEXT,
+  reason TEXT,
+  since {int},
+  checked_at {int} NOT NULL,
+  error TEXT,
+  PRIMARY KEY (domain, zone)
+);
+CREATE TABLE sender_domains (
+  credential_id {int} NOT NULL REFERENCES credentials(id),
+  domain TEXT NOT NULL,
+  first_used_at {int} NOT NULL,
+  last_used_at {int} NOT NULL,
+  PRIMARY KEY (credential_id, domain)
+);
+CREATE INDEX sender_domains_by_domain ON sender_domains(domain);
+CREATE TABLE credential_pool_pins (
+  credential_id {int} NOT NULL REFERENCES credentials(id),
+  address TEXT NOT NULL,
+  PRIMARY KEY (credential_id, address)
+)
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

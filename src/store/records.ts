@@ -61,7 +61,8 @@ export interface QuotaRequest {
 }
 
 export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'failed';
-export type MessageKind = 'message' | 'notice';
+/** 'system': mail Relais writes itself (operator alerts); like a notice it never gets a notice of its own. */
+export type MessageKind = 'message' | 'notice' | 'system';
 
 export interface NewRecipient {
   address: string;

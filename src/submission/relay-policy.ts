@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import { newQueueId } from '../queue/queue-id.js';
 import type { Spool } from '../queue/spool.js';
 import type { QuotaService } from '../quota/quota-service.js';
+import { fromHeaderDomains, senderDomain } from '../reputation/sender-domains.js';
 import type { Clock } from '../shared/clock.js';
 import { addressLiteral, nonPublicRange } from '../shared/private-address.js';
 import { describeWindow, formatUtcMinute } from '../shared/time-format.js';
@@ -29,6 +30,8 @@ export interface RelayPolicyDeps {
   receivedShowsCredential?: boolean;
   /** outbound.allow_private_destinations: off unless this relay may be pointed at internal hosts. */
   allowPrivateDestinations?: boolean;
+  /** Told the domains of each accepted message (envelope sender, From header), for blocklist checks. */
+  senderDomains?: { seen(credentialId: number, domains: readonly string[]): void };
 }
 
 const ok = <T>(value: T): Decision<T> => ({ ok: true, value });
@@ -131,10 +134,19 @@ export class RelayPolicy implements SubmissionPolicy {
       });
       envelope.ticket.reservationId = undefined;
       envelope.ticket.units = 0;
+      this.noteSenderDomains(envelope, data);
       return ok({ queueId: id, size: body.length });
     } catch (error) {
       return this.storeTrouble('data', error);
     }
+  }
+
+  private noteSenderDomains(envelope: AcceptedEnvelope, data: Buffer): void {
+    if (!this.deps.senderDomains) return;
+    const domains = new Set(fromHeaderDomains(data));
+    const envelopeDomain = senderDomain(envelope.mail.address);
+    if (envelopeDomain) domains.add(envelopeDomain);
+    this.deps.senderDomains.seen(envelope.user.credentialId, [...domains]);
   }
 
   private storeTrouble<T>(during: string, error: unknown): Decision<T> {

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { RelaisConfigInput } from '../../src/config/schema.js';
 import { ManualClock, type Clock } from '../../src/shared/clock.js';
-import { startDns, type DnsPeer, type DnsZones } from '../peers/dns.js';
+import { startDns, type DnsForward, type DnsPeer, type DnsZones } from '../peers/dns.js';
 import { startReceiver, type ReceiverBehaviour, type ReceiverPeer } from '../peers/receiver.js';
 import { startTestRelay, type StoreKind, type TestRelay } from './relay-fixture.js';
 
@@ -68,6 +68,8 @@ export async function startDeliveryWorld(options: {
   routedDomains?: Record<string, string>;
   /** What the world's DNS answers for unlisted names outside `.test` (startDns's otherNames; default REFUSED). */
   dnsOtherNames?: 'refuse' | 'nxdomain';
+  /** Zones the world's DNS hands to another server (rbldnsd), as startDns's forward. */
+  dnsForward?: DnsForward[];
 }): Promise<DeliveryWorld> {
   const mailboxSpec: ReceiverSpec = { address: '127.0.0.29', name: 'mx.customer.test' };
   const specs = [...options.receivers, mailboxSpec];
@@ -77,7 +79,7 @@ export async function startDeliveryWorld(options: {
     'customer.test': { mx: [{ pref: 10, host: 'mx.customer.test' }] },
     'mx.customer.test': { a: ['127.0.0.29'] },
   };
-  const dns = await startDns({ zones, otherNames: options.dnsOtherNames });
+  const dns = await startDns({ zones, otherNames: options.dnsOtherNames, forward: options.dnsForward });
   const receivers = new Map<string, ReceiverPeer>();
   for (const spec of specs) {
     receivers.set(spec.address, await startReceiver({ address: spec.address, port, name: spec.name, behaviour: spec.behaviour, ...(spec.dsn === false ? { dsn: false } : {}) }));

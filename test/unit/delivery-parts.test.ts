@@ -85,10 +85,25 @@ test('IP pool: with every address avoided, the one whose avoidance ends first ca
   pool.avoid('10.0.0.2', 'a.test', 1000, 'blocked');
   pool.avoid('10.0.0.3', 'a.test', 2000, 'blocked');
   assert.equal(pool.choose('a.test', new Set(), 0), undefined);
-  assert.equal(pool.leastRecentlyAvoided('a.test', 0).address, '10.0.0.2');
-  // An address out of rotation comes last, but still comes: nothing in the pool fails a recipient.
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0)?.address, '10.0.0.2');
+  // An address out of rotation (blocklisted) is no candidate: with every address listed, mail waits in the queue.
   pool.setOutOfRotation('10.0.0.2', 'listed on zen.test');
-  assert.equal(pool.leastRecentlyAvoided('a.test', 0).address, '10.0.0.3');
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0)?.address, '10.0.0.3');
   for (const a of ['10.0.0.1', '10.0.0.3']) pool.setOutOfRotation(a, 'listed');
-  assert.equal(pool.leastRecentlyAvoided('a.test', 0).address, '10.0.0.2');
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0), undefined);
+  assert.equal(pool.anyUsable(), false);
+  // The operator's alerts still leave, from the listed address avoided longest ago.
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0, { lastResort: true })?.address, '10.0.0.2');
+});
+
+test('IP pool: a pinned credential uses only its addresses', () => {
+  const pool = IpPool.fromConfig([{ address: '10.0.0.1' }, { address: '10.0.0.2' }, { address: '10.0.0.3' }], 'relay.example');
+  const pinned = new Set(['10.0.0.3']);
+  for (let i = 0; i < 4; i++) assert.equal(pool.choose('a.test', new Set(), 0, pinned)?.address, '10.0.0.3');
+  assert.equal(pool.choose('a.test', new Set(['10.0.0.3']), 0, pinned), undefined);
+  pool.avoid('10.0.0.3', 'a.test', 1000, 'blocked');
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0, { allowed: pinned })?.address, '10.0.0.3');
+  pool.setOutOfRotation('10.0.0.3', 'listed');
+  assert.equal(pool.anyUsable(pinned), false);
+  assert.equal(pool.leastRecentlyAvoided('a.test', 0, { allowed: pinned }), undefined);
 });
