@@ -6,6 +6,9 @@ import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
 import { QuotaService } from './quota/quota-service.js';
 import { SuspensionService } from './reputation/suspensions.js';
+import { DkimKeys } from './sender-auth/dkim-keys.js';
+import { MessageSigner } from './sender-auth/message-signer.js';
+import { secretKeyPath } from './sender-auth/secret-key.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { leaseOwner } from './store/delivery-queue.js';
 import { Store } from './store/store.js';
@@ -28,6 +31,7 @@ export interface Services {
   accounts: AccountsService;
   quota: QuotaService;
   suspensions: SuspensionService;
+  dkim: DkimKeys;
   close(): Promise<void>;
 }
 
@@ -36,7 +40,8 @@ export async function openServices(config: RelaisConfig, clock: Clock = systemCl
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   const suspensions = new SuspensionService(store, clock);
-  return { config, clock, store, accounts, quota, suspensions, close: () => store.close() };
+  const dkim = new DkimKeys(store, clock, secretKeyPath(config));
+  return { config, clock, store, accounts, quota, suspensions, dkim, close: () => store.close() };
 }
 
 export interface Relay extends Services {
@@ -61,7 +66,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     if (services.store.dialect === 'sqlite') await services.store.releaseAllReservations();
     const tls = await ensureTlsFiles(config.tls, config.data_dir, config.hostname);
     const spool = new Spool(services.store, config.queue.commit_batch_max);
-    const listeners = createSubmission(config, services, spool, loadServerTls(tls, config.tls), logger);
+    const signer = await createSigner(config, services, logger);
+    const listeners = createSubmission(config, services, spool, signer, loadServerTls(tls, config.tls), logger);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
     if (scheduler) await releaseOwnLeases(config, services, logger);
@@ -102,7 +108,14 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
 }
 
 /** The submission side: policy (accounts, quota, spool), brute-force guard, listeners. */
-function createSubmission(config: RelaisConfig, services: Services, spool: Spool, serverTls: ServerTls, logger: Logger): SubmissionListeners {
+function createSubmission(
+  config: RelaisConfig,
+  services: Services,
+  spool: Spool,
+  signer: MessageSigner,
+  serverTls: ServerTls,
+  logger: Logger,
+): SubmissionListeners {
   const policy = new RelayPolicy({
     accounts: services.accounts,
     quota: services.quota,
@@ -112,6 +125,7 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
     logger,
     receivedShowsCredential: config.submission.received_shows_credential,
     allowPrivateDestinations: config.outbound.allow_private_destinations,
+    signer,
     queueTimes: {
       retryEveryMs: config.queue.retry_every,
       giveUpAfterMs: config.queue.give_up_after,
@@ -153,6 +167,16 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
     services.clock,
   );
   return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, limiter);
+}
+
+/**
+ * DKIM signing. The secrets key is checked now: a relay whose key file is missing or wrong refuses to start
+ * rather than send the stored domains' mail unsigned or turn it all away at DATA.
+ */
+async function createSigner(config: RelaisConfig, services: Services, logger: Logger): Promise<MessageSigner> {
+  const { box, created } = await services.dkim.openBox();
+  if (created) logger.info({ event: 'secrets_key_created', file: secretKeyPath(config) }, 'secrets key file created (mode 0600): back it up with the store');
+  return new MessageSigner({ keys: services.dkim, box, clock: services.clock, cacheMs: config.dkim.cache_ttl, headers: config.dkim.headers });
 }
 
 /**

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
+import { DkimKeyStore } from './dkim-keys.js';
 import {
   CREDENTIAL_SELECT,
   CUSTOMER_SELECT,
@@ -50,10 +51,12 @@ export class StoreNotFound extends Error {
 export class Store {
   readonly delivery: DeliveryQueue;
   readonly history: CredentialHistory;
+  readonly dkim: DkimKeyStore;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
     this.history = new CredentialHistory(db);
+    this.dkim = new DkimKeyStore(db);
   }
 
   /**

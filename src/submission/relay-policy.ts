@@ -29,6 +29,8 @@ export interface RelayPolicyDeps {
   receivedShowsCredential?: boolean;
   /** outbound.allow_private_destinations: off unless this relay may be pointed at internal hosts. */
   allowPrivateDestinations?: boolean;
+  /** DKIM signing of mail whose From domain has a key (src/sender-auth/message-signer.ts). */
+  signer?: { sign(message: Buffer): Promise<Buffer> };
 }
 
 const ok = <T>(value: T): Decision<T> => ({ ok: true, value });
@@ -101,7 +103,7 @@ export class RelayPolicy implements SubmissionPolicy {
     const now = this.deps.clock.now();
     const id = newQueueId(now);
     const times = this.deps.queueTimes;
-    const body = addTraceHeaders(data, {
+    let body = addTraceHeaders(data, {
       queueId: id,
       hostname: this.deps.hostname,
       heloName: envelope.client.heloName,
@@ -111,6 +113,16 @@ export class RelayPolicy implements SubmissionPolicy {
       recipients: envelope.recipients.map((r) => r.address),
       at: now,
     });
+    if (this.deps.signer) {
+      // After the trace headers, so a Message-ID or Date the relay added is signed too; Received never is.
+      try {
+        body = await this.deps.signer.sign(body);
+      } catch (error) {
+        // Sending it unsigned could get it rejected under the domain's DMARC policy: the client retries instead.
+        this.deps.logger.error({ event: 'dkim_error', queue_id: id, error: (error as Error).message }, 'DKIM signing failed; client told to retry');
+        return { ok: false, reply: REPLY.dkimFailed };
+      }
+    }
     try {
       await this.deps.spool.commit({
         id,
