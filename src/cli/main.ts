@@ -8,6 +8,7 @@ import { registerAccountCommands } from './commands/accounts.js';
 import { registerIpCommands } from './commands/ips.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
+import { registerSenderAuthCommands } from './commands/sender-auth.js';
 import { registerServerCommands } from './commands/server.js';
 
 const program = new Command('relais')
@@ -30,6 +31,7 @@ registerAccountCommands(program);
 registerQuotaCommands(program);
 registerQueueCommands(program);
 registerIpCommands(program);
+registerSenderAuthCommands(program);
 
 try {
   await program.parseAsync(process.argv);
