@@ -49,18 +49,24 @@ export class MessageSigner {
     if (domain === null) return message;
     const key = await this.keyFor(domain);
     if (key === null || signingDomains(fields).has(domain)) return message;
-    const result = await dkimSign(message, {
+    const signature = {
       signingDomain: domain,
       selector: key.selector,
       privateKey: key.pem,
       algorithm: key.algorithm,
       canonicalization: 'relaxed/relaxed',
-      // mailauth 4.13.3 reads a colon-separated string here (an array, as its typings say, falls back to its defaults).
+    };
+    const result = await dkimSign(message, {
+      ...signature,
+      // mailauth 4.13.3 signs only what `signatureData` lists (top-level keys alone produce no signature) and
+      // reads `headerList` as a colon-separated string (an array, as its typings say, falls back to its defaults).
+      signatureData: [signature],
       headerList: this.headerList as unknown as string[],
       signTime: new Date(this.options.clock.now()),
     });
     const problem = result.errors?.[0] as { err?: Error } | undefined;
     if (problem) throw new Error(`DKIM signing for ${domain} failed: ${problem.err?.message ?? 'unknown error'}`);
+    if (!/^DKIM-Signature:/i.test(result.signatures)) throw new Error(`DKIM signing for ${domain} produced no signature`);
     return Buffer.concat([Buffer.from(result.signatures, 'latin1'), message]);
   }
 
