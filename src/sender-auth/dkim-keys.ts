@@ -69,8 +69,10 @@ export class DkimKeys {
     return this.store.dkim.list();
   }
 
-  find(domain: string): Promise<DkimKeyRecord | undefined> {
-    return this.store.dkim.find(normalizeDomain(domain));
+  /** A name that cannot be a domain (a From header says what it likes) simply has no key. */
+  async find(domain: string): Promise<DkimKeyRecord | undefined> {
+    const name = domain.trim().replace(/\.$/, '').toLowerCase();
+    return DOMAIN.test(name) ? this.store.dkim.find(name) : undefined;
   }
 
   /**
