@@ -202,6 +202,30 @@ describe('DKIM signing at submission, verified independently', () => {
     assert.equal(headers(raw).filter((f) => f.name === 'dkim-signature').length, 0, raw.toString());
   });
 
+  test('a key that cannot be opened refuses the message with 451 rather than sending it unsigned', async () => {
+    await addKey('broken.test', '--algorithm', 'ed25519');
+    const db = new Database(world.relay.config.store.url.slice('sqlite:'.length));
+    try {
+      // What a restored row from another installation, or a damaged one, looks like to the relay.
+      db.prepare("UPDATE dkim_keys SET private_key_sealed = 'v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==:AAAA' WHERE domain = 'broken.test'").run();
+    } finally {
+      db.close();
+    }
+    const receiver = world.receiver(RECEIVER);
+    const before = receiver.messages.length;
+    await assert.rejects(
+      sendWithNodemailer({ port: world.relay.port('submission'), username: world.sender.username, password: world.sender.password, from: 'a@broken.test', to: ['reader@rcpt.test'] }),
+      (error: Error & { responseCode?: number; response?: string }) => {
+        assert.equal(error.responseCode, 451);
+        assert.match(error.response ?? '', /^451 4\.3\.0 Temporary failure signing the message \(DKIM\); try again later/);
+        return true;
+      },
+    );
+    assert.ok(world.relay.log.find('dkim_error').some((l) => /broken\.test/.test(String(l.error))), 'the log says why');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(receiver.messages.length, before, 'nothing was queued');
+  });
+
   test('"relais dkim list" shows the keys and their records; "relais dkim remove" deletes one', async () => {
     await addKey('removed.test', '--algorithm', 'ed25519');
     const list = await relais('dkim', 'list', '--json');
@@ -224,11 +248,13 @@ describe('DKIM signing at submission, verified independently', () => {
   });
 
   test('keys are encrypted at rest: the stored row holds no PEM, and only the secrets key opens it', async () => {
+    await addKey('at-rest.test');
     const url = world.relay.config.store.url;
     const db = new Database(url.slice('sqlite:'.length), { readonly: true });
     try {
-      const rows = db.prepare('SELECT * FROM dkim_keys').all() as Record<string, unknown>[];
-      assert.ok(rows.length >= 2);
+      // broken.test's row was damaged on purpose by the test above.
+      const rows = db.prepare("SELECT * FROM dkim_keys WHERE domain <> 'broken.test'").all() as Record<string, unknown>[];
+      assert.ok(rows.some((r) => r.domain === 'at-rest.test'));
       for (const row of rows) {
         const text = JSON.stringify(row);
         assert.doesNotMatch(text, /PRIVATE KEY|BEGIN/);
