@@ -1,6 +1,6 @@
 import { Resolver } from 'node:dns/promises';
 
-/** TXT answers, each record's strings joined; `null` when the name or the record type does not exist. */
+/** TXT answers, each record's strings joined; `none` when the name or the record type does not exist. */
 export type TxtAnswer = { kind: 'records'; records: string[] } | { kind: 'none' } | { kind: 'error'; error: string };
 
 /** Lookups through dns.servers (the system's resolvers when empty), for checks run by staff, not the hot path. */
