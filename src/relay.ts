@@ -13,6 +13,9 @@ import { IpBlocklistMonitor } from './reputation/ip-monitor.js';
 import { OperatorAlerts } from './reputation/operator-alerts.js';
 import { SenderDomainRecorder } from './reputation/sender-domains.js';
 import { SuspensionService } from './reputation/suspensions.js';
+import { DkimKeys } from './sender-auth/dkim-keys.js';
+import { MessageSigner } from './sender-auth/message-signer.js';
+import { secretKeyPath } from './sender-auth/secret-key.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { leaseOwner } from './store/delivery-queue.js';
 import { Store } from './store/store.js';
@@ -37,6 +40,7 @@ export interface Services {
   suspensions: SuspensionService;
   /** Mail Relais writes itself (operator alerts, notices to customers), queued like any other. */
   systemMail: SystemMailer;
+  dkim: DkimKeys;
   close(): Promise<void>;
 }
 
@@ -46,7 +50,8 @@ export async function openServices(config: RelaisConfig, clock: Clock = systemCl
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   const suspensions = new SuspensionService(store, clock);
   const systemMail = new SystemMailer(store, clock, systemMailSettings(config));
-  return { config, clock, store, accounts, quota, suspensions, systemMail, close: () => store.close() };
+  const dkim = new DkimKeys(store, clock, secretKeyPath(config));
+  return { config, clock, store, accounts, quota, suspensions, systemMail, dkim, close: () => store.close() };
 }
 
 export interface Relay extends Services {
@@ -74,7 +79,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     const tls = await ensureTlsFiles(config.tls, config.data_dir, config.hostname);
     const spool = new Spool(services.store, config.queue.commit_batch_max);
     const reputation = createBlocklistMonitoring(config, services, logger);
-    const listeners = createSubmission(config, services, spool, loadServerTls(tls, config.tls), logger, reputation.senderDomains);
+    const signer = await createSigner(config, services, logger);
+    const listeners = createSubmission(config, services, spool, signer, loadServerTls(tls, config.tls), logger, reputation.senderDomains);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
     if (scheduler) await releaseOwnLeases(config, services, logger);
@@ -126,6 +132,7 @@ function createSubmission(
   config: RelaisConfig,
   services: Services,
   spool: Spool,
+  signer: MessageSigner,
   serverTls: ServerTls,
   logger: Logger,
   senderDomains: SenderDomainRecorder,
@@ -140,6 +147,7 @@ function createSubmission(
     logger,
     receivedShowsCredential: config.submission.received_shows_credential,
     allowPrivateDestinations: config.outbound.allow_private_destinations,
+    signer,
     queueTimes: {
       retryEveryMs: config.queue.retry_every,
       giveUpAfterMs: config.queue.give_up_after,
@@ -181,6 +189,16 @@ function createSubmission(
     services.clock,
   );
   return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, limiter);
+}
+
+/**
+ * DKIM signing. The secrets key is checked now: a relay whose key file is missing or wrong refuses to start
+ * rather than send the stored domains' mail unsigned or turn it all away at DATA.
+ */
+async function createSigner(config: RelaisConfig, services: Services, logger: Logger): Promise<MessageSigner> {
+  const { box, created } = await services.dkim.openBox();
+  if (created) logger.info({ event: 'secrets_key_created', file: secretKeyPath(config) }, 'secrets key file created (mode 0600): back it up with the store');
+  return new MessageSigner({ keys: services.dkim, box, clock: services.clock, cacheMs: config.dkim.cache_ttl, headers: config.dkim.headers });
 }
 
 /**

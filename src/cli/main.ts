@@ -10,6 +10,7 @@ import { registerDomainCommands } from './commands/domains.js';
 import { registerIpCommands } from './commands/ips.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
+import { registerSenderAuthCommands } from './commands/sender-auth.js';
 import { registerServerCommands } from './commands/server.js';
 
 const program = new Command('relais')
@@ -34,6 +35,7 @@ registerQueueCommands(program);
 registerIpCommands(program);
 registerCredentialPoolCommand(program);
 registerDomainCommands(program);
+registerSenderAuthCommands(program);
 
 try {
   await program.parseAsync(process.argv);

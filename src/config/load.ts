@@ -46,7 +46,7 @@ function resolvePaths(config: RelaisConfig, base: string): RelaisConfig {
   const dataDir = abs(config.data_dir) as string;
   let url = config.store.url;
   if (url.startsWith('sqlite:') && url !== 'sqlite::memory:') url = `sqlite:${abs(url.slice('sqlite:'.length))}`;
-  return { ...config, data_dir: dataDir, store: { url }, tls: { ...config.tls, cert: abs(config.tls.cert), key: abs(config.tls.key) } };
+  return { ...config, data_dir: dataDir, store: { url }, tls: { ...config.tls, cert: abs(config.tls.cert), key: abs(config.tls.key) }, secrets: { key_file: abs(config.secrets.key_file) } };
 }
 
 function describeIssues(error: z.ZodError, source: string): string {

@@ -82,6 +82,14 @@ const dnsZone = z
   .refine((value) => HOSTNAME.test(value) && value.includes('.'), 'expected a DNS zone name, for example "zen.spamhaus.org"');
 
 const MAILBOX = /^[^\s@<>()",;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+/** Signed by default: what a recipient reads and what identifies the message; never trace headers, which change in transit. */
+export const DEFAULT_DKIM_HEADERS = [
+  'From', 'Sender', 'Reply-To', 'To', 'Cc', 'Subject', 'Date', 'Message-ID', 'In-Reply-To', 'References',
+  'MIME-Version', 'Content-Type', 'Content-Transfer-Encoding', 'List-Id', 'List-Unsubscribe', 'List-Unsubscribe-Post',
+];
+
+/** A DNS owner name, underscores allowed (`_spf.relay.example.net`). */
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)+$/;
 
 /** A node's name for its leases: letters, digits, dot, dash, underscore; `/` separates it from the process instance. */
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -253,6 +261,30 @@ export const configSchema = z.strictObject({
     .strictObject({
       delay: z.boolean().default(true),
       failure: z.boolean().default(true),
+    })
+    .prefault({}),
+  secrets: z
+    .strictObject({
+      // 32 random bytes as 64 hex digits; absent: DATA_DIR/secret.key, created (mode 0600) when first needed.
+      key_file: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  dkim: z
+    .strictObject({
+      // How long a running relay keeps a domain's key (or its absence) in memory: `dkim add`/`remove` show within it.
+      cache_ttl: duration('1m'),
+      headers: z
+        .array(z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'expected a header field name, for example "Subject"'))
+        .min(1)
+        .refine((names) => names.some((n) => n.toLowerCase() === 'from'), 'must include From (RFC 6376 5.4)')
+        .refine((names) => !names.some((n) => ['received', 'return-path', 'dkim-signature'].includes(n.toLowerCase())), 'must not include Received, Return-Path or DKIM-Signature, which change in transit')
+        .default(DEFAULT_DKIM_HEADERS),
+    })
+    .prefault({}),
+  spf: z
+    .strictObject({
+      // The name the relay's SPF record is published under; absent: "_spf." + hostname.
+      domain: z.string().regex(DNS_NAME, 'expected a DNS name, for example "_spf.relay.example.net"').optional(),
     })
     .prefault({}),
   log: z

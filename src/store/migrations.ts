@@ -247,6 +247,21 @@ CREATE TABLE credential_pool_pins (
 )
 `,
   },
+  {
+    version: 10,
+    name: 'DKIM signing keys, encrypted at rest (one per sender domain)',
+    sql: `
+CREATE TABLE dkim_keys (
+  id {id},
+  domain TEXT NOT NULL UNIQUE,
+  selector TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  private_key_sealed TEXT NOT NULL,
+  created_at {int} NOT NULL
+)
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { BlocklistStore } from './blocklists.js';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
+import { DkimKeyStore } from './dkim-keys.js';
 import {
   CREDENTIAL_SELECT,
   CUSTOMER_SELECT,
@@ -52,11 +53,13 @@ export class Store {
   readonly delivery: DeliveryQueue;
   readonly history: CredentialHistory;
   readonly blocklists: BlocklistStore;
+  readonly dkim: DkimKeyStore;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
     this.history = new CredentialHistory(db);
     this.blocklists = new BlocklistStore(db);
+    this.dkim = new DkimKeyStore(db);
   }
 
   /**

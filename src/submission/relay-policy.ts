@@ -32,6 +32,8 @@ export interface RelayPolicyDeps {
   allowPrivateDestinations?: boolean;
   /** Told the domains of each accepted message (envelope sender, From header), for blocklist checks. */
   senderDomains?: { seen(credentialId: number, domains: readonly string[]): void };
+  /** DKIM signing of mail whose From domain has a key (src/sender-auth/message-signer.ts). */
+  signer?: { sign(message: Buffer): Promise<Buffer> };
 }
 
 const ok = <T>(value: T): Decision<T> => ({ ok: true, value });
@@ -104,7 +106,7 @@ export class RelayPolicy implements SubmissionPolicy {
     const now = this.deps.clock.now();
     const id = newQueueId(now);
     const times = this.deps.queueTimes;
-    const body = addTraceHeaders(data, {
+    let body = addTraceHeaders(data, {
       queueId: id,
       hostname: this.deps.hostname,
       heloName: envelope.client.heloName,
@@ -114,6 +116,16 @@ export class RelayPolicy implements SubmissionPolicy {
       recipients: envelope.recipients.map((r) => r.address),
       at: now,
     });
+    if (this.deps.signer) {
+      // After the trace headers, so a Message-ID or Date the relay added is signed too; Received never is.
+      try {
+        body = await this.deps.signer.sign(body);
+      } catch (error) {
+        // Sending it unsigned could get it rejected under the domain's DMARC policy: the client retries instead.
+        this.deps.logger.error({ event: 'dkim_error', queue_id: id, error: (error as Error).message }, 'DKIM signing failed; client told to retry');
+        return { ok: false, reply: REPLY.dkimFailed };
+      }
+    }
     try {
       await this.deps.spool.commit({
         id,

@@ -38,6 +38,7 @@ export const REPLY = {
   authBlockedUsername: r(421, '4.7.0', 'Too many failed authentication attempts for this username; try again later', true),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later', true),
   storeFailed: r(451, '4.3.0', 'Temporary failure storing the message; try again later'),
+  dkimFailed: r(451, '4.3.0', 'Temporary failure signing the message (DKIM); try again later'),
   localError: r(451, '4.3.0', 'Temporary local problem; try again later'),
   tooManyRecipients: (max: number) => r(452, '4.5.3', `Too many recipients (at most ${max} per message)`),
   noPlan: r(451, '4.7.1', 'No active sending plan for this credential; contact your provider'),
