@@ -78,9 +78,9 @@ export class DeliveryService {
    * the destination's slot can take its next job while this one's outcome waits for its group commit.
    */
   async runJob(job: DeliveryJob): Promise<JobRun> {
-    const message = await this.store.delivery.message(job.messageId);
-    const body = message && (await this.store.messageBody(job.messageId));
-    if (!message || !body) return { settled: Promise.resolve() }; // deleted by an operator while queued
+    const read = await this.store.delivery.messageWithBody(job.messageId);
+    if (!read) return { settled: Promise.resolve() }; // deleted by an operator while queued
+    const { message, body } = read;
     const allowed = this.restrictions.allowedFor(message.credentialId);
     const result = await deliverJob(
       { message, body, domain: job.domain, recipients: job.recipients, ...(allowed ? { allowed } : {}), lastResort: message.kind === 'system' },

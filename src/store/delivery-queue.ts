@@ -116,6 +116,16 @@ export class DeliveryQueue {
   }
 
   async message(id: string): Promise<DeliveryMessage | undefined> {
+    return (await this.readMessage(id, false))?.message;
+  }
+
+  /** The message and its body in one statement: a delivery job needs both, and a round trip less per job counts. */
+  async messageWithBody(id: string): Promise<{ message: DeliveryMessage; body: Buffer } | undefined> {
+    const read = await this.readMessage(id, true);
+    return read?.body ? { message: read.message, body: read.body } : undefined;
+  }
+
+  private async readMessage(id: string, withBody: boolean): Promise<{ message: DeliveryMessage; body: Buffer | null } | undefined> {
     const r = await this.db.get<{
       id: string;
       credential_id: number | null;
@@ -128,13 +138,15 @@ export class DeliveryQueue {
       give_up_at: number;
       delay_notice_at: number;
       delay_notice_sent: number;
+      body: Buffer | null;
     }>(
-      `SELECT id, credential_id, kind, mail_from, envid, ret, created_at, retry_every, give_up_at, delay_notice_at, delay_notice_sent
-       FROM messages WHERE id = ?`,
+      `SELECT m.id, m.credential_id, m.kind, m.mail_from, m.envid, m.ret, m.created_at, m.retry_every, m.give_up_at, m.delay_notice_at,
+         m.delay_notice_sent, ${withBody ? 'b.body' : 'NULL AS body'}
+       FROM messages m${withBody ? ' LEFT JOIN message_bodies b ON b.message_id = m.id' : ''} WHERE m.id = ?`,
       [id],
     );
     if (!r) return undefined;
-    return {
+    const message: DeliveryMessage = {
       id: r.id,
       credentialId: r.credential_id === null ? null : Number(r.credential_id),
       kind: r.kind as DeliveryMessage['kind'],
@@ -147,7 +159,9 @@ export class DeliveryQueue {
       delayNoticeAt: Number(r.delay_notice_at),
       delayNoticeSent: Number(r.delay_notice_sent) === 1,
     };
+    return { message, body: r.body };
   }
+
 
   /**
    * Writes outcomes, the attempts that led to them and any failure notices in one durable transaction, so a
