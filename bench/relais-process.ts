@@ -45,7 +45,7 @@ export async function startRelaisForBench(options: BenchRelayOptions = {}): Prom
       'hostname: relay.bench',
       `data_dir: ${dir}`,
       `store: { url: "${storeUrl ?? `sqlite:${path.join(dir, 'relais.db')}`}" }`,
-      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
       ...extraConfig,
     ].join('\n'),
   );

@@ -1,4 +1,6 @@
 import { AccountsService } from './accounts/accounts-service.js';
+import { ApiTokenService } from './console/api-tokens.js';
+import { ConsoleServer } from './console/http-server.js';
 import { DeliveryService } from './delivery/delivery-service.js';
 import { Scheduler } from './queue/scheduler.js';
 import type { RelaisConfig } from './config/schema.js';
@@ -7,8 +9,10 @@ import { Spool } from './queue/spool.js';
 import { QuotaService } from './quota/quota-service.js';
 import { SystemMailer, systemMailSettings } from './queue/system-mail.js';
 import { BlocklistSchedule, type Round } from './reputation/blocklist-schedule.js';
+import { ComplaintService } from './reputation/complaints.js';
 import { DnsblLookup } from './reputation/dnsbl-lookup.js';
 import { DomainBlocklistMonitor } from './reputation/domain-monitor.js';
+import { INBOUND_CLIENT, InboundPolicy } from './reputation/inbound-policy.js';
 import { IpBlocklistMonitor } from './reputation/ip-monitor.js';
 import { OperatorAlerts } from './reputation/operator-alerts.js';
 import { SenderDomainRecorder } from './reputation/sender-domains.js';
@@ -41,17 +45,31 @@ export interface Services {
   /** Mail Relais writes itself (operator alerts, notices to customers), queued like any other. */
   systemMail: SystemMailer;
   dkim: DkimKeys;
+  complaints: ComplaintService;
+  tokens: ApiTokenService;
   close(): Promise<void>;
 }
 
-export async function openServices(config: RelaisConfig, clock: Clock = systemClock, options: { create?: boolean } = {}): Promise<Services> {
+export async function openServices(
+  config: RelaisConfig,
+  clock: Clock = systemClock,
+  options: { create?: boolean; logger?: Logger } = {},
+): Promise<Services> {
   const store = await Store.open(config.store.url, clock.now(), options);
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   const suspensions = new SuspensionService(store, clock);
   const systemMail = new SystemMailer(store, clock, systemMailSettings(config));
   const dkim = new DkimKeys(store, clock, secretKeyPath(config));
-  return { config, clock, store, accounts, quota, suspensions, systemMail, dkim, close: () => store.close() };
+  const complaints = new ComplaintService(
+    store,
+    suspensions,
+    clock,
+    { complaintsToSuspend: config.abuse.complaints_to_suspend, windowMs: config.abuse.complaint_window },
+    options.logger ?? createLogger('silent'),
+  );
+  const tokens = new ApiTokenService(store, clock);
+  return { config, clock, store, accounts, quota, suspensions, systemMail, dkim, complaints, tokens, close: () => store.close() };
 }
 
 export interface Relay extends Services {
@@ -72,7 +90,7 @@ export interface Relay extends Services {
 export async function startRelay(config: RelaisConfig, options: RelayOptions = {}): Promise<Relay> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.log.level, undefined, config.log.format);
-  const services = await openServices(config, clock);
+  const services = await openServices(config, clock, { logger });
   try {
     // SQLite belongs to this one process: reservations of a run that crashed hold nothing now.
     if (services.store.dialect === 'sqlite') await services.store.releaseAllReservations();
@@ -80,14 +98,33 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     const spool = new Spool(services.store, config.queue.commit_batch_max);
     const reputation = createBlocklistMonitoring(config, services, logger);
     const signer = await createSigner(config, services, logger);
-    const listeners = createSubmission(config, services, spool, signer, loadServerTls(tls, config.tls), logger, reputation.senderDomains);
+    const serverTls = loadServerTls(tls, config.tls);
+    const listeners = createSubmission(config, services, spool, signer, serverTls, logger, reputation.senderDomains);
+    const inbound = createInbound(config, services, serverTls, logger);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
     if (scheduler) await releaseOwnLeases(config, services, logger);
     // Listed addresses and pinnings are known before the first job leaves.
     await delivery?.restrictions.refresh(clock.now());
     const blocklists = reputation.schedule(delivery);
-    const bound = await listeners.start();
+    const bound = [...(await listeners.start())];
+    let consoleServer: ConsoleServer | undefined;
+    try {
+      bound.push(...(await inbound.start()));
+      if (config.listen.console.length > 0) {
+        consoleServer = await ConsoleServer.start(config.listen.console, {
+          tokens: services.tokens,
+          complaints: services.complaints,
+          maxReportSize: config.complaints.max_report_size,
+          logger,
+        });
+        bound.push(...consoleServer.bound);
+      }
+    } catch (error) {
+      await listeners.stop();
+      await inbound.stop();
+      throw error;
+    }
     scheduler?.start();
     blocklists.start();
     const maintenance = setInterval(() => {
@@ -106,11 +143,12 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       reloadTls() {
         const renewed = loadServerTls(tls, config.tls);
         listeners.updateTls(renewed.context);
+        inbound.updateTls(renewed.context);
         logger.info({ event: 'tls_reloaded', cert: tls.cert }, 'TLS certificate reloaded');
       },
       async stop() {
         clearInterval(maintenance);
-        await listeners.stop();
+        await Promise.all([listeners.stop(), inbound.stop(), consoleServer?.stop()]);
         await spool.drain();
         await blocklists.stop();
         await reputation.drain();
@@ -188,7 +226,42 @@ function createSubmission(
     },
     services.clock,
   );
-  return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, limiter);
+  const { submission, smtps, smtp } = config.listen;
+  return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, { submission, smtps, smtp }, limiter);
+}
+
+/** listen.inbound: mail to the relay's own addresses (complaints), with the submission side's SMTP engine and limits. */
+function createInbound(config: RelaisConfig, services: Services, serverTls: ServerTls, logger: Logger): SubmissionListeners {
+  const s = config.submission;
+  const policy = new InboundPolicy({ complaints: services.complaints, complaintsAddress: config.complaints.address, hostname: config.hostname, logger });
+  const settings = {
+    hostname: config.hostname,
+    maxMessageSize: config.complaints.max_report_size,
+    // A report goes to one or two addresses; more is someone trying their luck.
+    maxRecipients: 10,
+    maxLineLength: s.max_line_length,
+    maxCommandLength: s.max_command_length,
+    rejectBareNewlines: s.reject_bare_newlines,
+    allowPlainAuthOnLoopback: false,
+    idleTimeoutMs: s.idle_timeout,
+    maxErrors: s.max_errors,
+    maxJunkCommands: s.max_junk_commands,
+    tlsHandshakeTimeoutMs: s.tls_handshake_timeout,
+  };
+  // No AUTH here, so the guard never admits anyone; the session only needs one to exist.
+  const guard = new AuthGuard(
+    { maxFailuresPerIp: 1, maxFailuresPerUser: 1, failureWindowMs: 60_000, blockForMs: 60_000, maxParallelPerIp: 1 },
+    services.clock,
+  );
+  const limiter = new ConnectionLimiter(
+    { maxConnections: s.max_connections, maxPerIp: s.max_connections_per_ip, maxRatePerIp: s.max_connection_rate_per_ip, exceptions: s.connection_limit_exceptions },
+    services.clock,
+  );
+  return new SubmissionListeners(
+    { settings, policy, guard, logger, secureContext: serverTls.context, anonymous: INBOUND_CLIENT },
+    { inbound: config.listen.inbound },
+    limiter,
+  );
 }
 
 /**

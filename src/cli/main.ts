@@ -7,11 +7,13 @@ import { escapeForDisplay } from '../shared/safe-text.js';
 import { registerAccountCommands } from './commands/accounts.js';
 import { registerCredentialPoolCommand } from './commands/credential-pool.js';
 import { registerDomainCommands } from './commands/domains.js';
+import { registerComplaintCommands } from './commands/complaints.js';
 import { registerIpCommands } from './commands/ips.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
 import { registerSenderAuthCommands } from './commands/sender-auth.js';
 import { registerServerCommands } from './commands/server.js';
+import { registerTokenCommands } from './commands/tokens.js';
 
 const program = new Command('relais')
   .description('Relais: multi-tenant outbound SMTP relay')
@@ -36,6 +38,8 @@ registerIpCommands(program);
 registerCredentialPoolCommand(program);
 registerDomainCommands(program);
 registerSenderAuthCommands(program);
+registerTokenCommands(program);
+registerComplaintCommands(program);
 
 try {
   await program.parseAsync(process.argv);

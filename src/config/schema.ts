@@ -119,6 +119,10 @@ export const configSchema = z.strictObject({
       submission: endpoints(['127.0.0.1:2587']),
       smtps: endpoints(['127.0.0.1:2465']),
       smtp: endpoints(['127.0.0.1:2525']),
+      // The HTTP console and API (/api/v1); [] turns it off.
+      console: endpoints(['127.0.0.1:8025']),
+      // Mail to the relay itself (complaints.address, postmaster@hostname): no AUTH, never relays. Off by default.
+      inbound: endpoints([]),
     })
     .prefault({}),
   tls: z
@@ -285,6 +289,26 @@ export const configSchema = z.strictObject({
     .strictObject({
       // The name the relay's SPF record is published under; absent: "_spf." + hostname.
       domain: z.string().regex(DNS_NAME, 'expected a DNS name, for example "_spf.relay.example.net"').optional(),
+    })
+    .prefault({}),
+  complaints: z
+    .strictObject({
+      // Where feedback loops send ARF reports, on listen.inbound: for example "abuse@relay.example".
+      address: z
+        .string()
+        .regex(/^[^\s@"<>()\[\],;:\\]+@[A-Za-z0-9.-]+$/, 'expected a plain address, for example "abuse@relay.example"')
+        .transform((value) => value.toLowerCase())
+        .optional(),
+      // Largest report accepted by HTTP or on listen.inbound (a report carries the whole original message).
+      max_report_size: size('10MB'),
+    })
+    .prefault({}),
+  abuse: z
+    .strictObject({
+      // Complaints about one credential that suspend it (reason "complaint"); 0 never suspends. The terms: 1.
+      complaints_to_suspend: z.number().int().nonnegative().default(1),
+      // Complaints count within this window, and only since the credential's last reinstatement.
+      complaint_window: duration('30d'),
     })
     .prefault({}),
   log: z

@@ -248,6 +248,48 @@ CREATE TABLE credential_pool_pins (
 `,
   },
   {
+    version: 9,
+    name: 'complaints: API tokens, ARF reports, Message-ID of queued messages',
+    sql: `
+CREATE TABLE api_tokens (
+  id {id},
+  name TEXT NOT NULL,
+  customer_id {int} REFERENCES customers(id),
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at {int} NOT NULL,
+  last_used_at {int},
+  revoked_at {int}
+);
+CREATE TABLE complaints (
+  id {id},
+  received_at {int} NOT NULL,
+  channel TEXT NOT NULL,
+  submitted_by TEXT NOT NULL,
+  recipients TEXT,
+  status TEXT NOT NULL,
+  feedback_type TEXT,
+  user_agent TEXT,
+  original_mail_from TEXT,
+  original_rcpt_to TEXT,
+  arrival_date TEXT,
+  source_ip TEXT,
+  reported_domain TEXT,
+  original_message_id TEXT,
+  queue_id TEXT,
+  credential_id {int} REFERENCES credentials(id),
+  matched_by TEXT,
+  error TEXT,
+  report_sha256 TEXT NOT NULL,
+  report {blob} NOT NULL
+);
+CREATE INDEX complaints_by_at ON complaints(received_at);
+CREATE INDEX complaints_by_credential ON complaints(credential_id, received_at);
+CREATE INDEX complaints_by_report ON complaints(report_sha256);
+ALTER TABLE messages ADD COLUMN header_message_id TEXT;
+CREATE INDEX messages_by_header_message_id ON messages(header_message_id)
+`,
+  },
+  {
     version: 10,
     name: 'DKIM signing keys, encrypted at rest (one per sender domain)',
     sql: `

@@ -91,6 +91,11 @@ export interface NewMessage extends MessageEnvelope {
   retryEvery: number;
   giveUpAt: number;
   delayNoticeAt: number;
+  /**
+   * The Message-ID header as delivered, `<...>` included: a complaint that lost the relay's Received header is
+   * matched by it. Absent for notices.
+   */
+  headerMessageId?: string | null;
   /** The quota units this message turns from held into used, and the bucket they land in. */
   reservationId: number | null;
   usageBucket: number;

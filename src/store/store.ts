@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BlocklistStore } from './blocklists.js';
+import { ApiTokens } from './api-tokens.js';
+import { ComplaintRecords } from './complaints.js';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import { DkimKeyStore } from './dkim-keys.js';
@@ -54,12 +56,16 @@ export class Store {
   readonly history: CredentialHistory;
   readonly blocklists: BlocklistStore;
   readonly dkim: DkimKeyStore;
+  readonly complaints: ComplaintRecords;
+  readonly tokens: ApiTokens;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
     this.history = new CredentialHistory(db);
     this.blocklists = new BlocklistStore(db);
     this.dkim = new DkimKeyStore(db);
+    this.complaints = new ComplaintRecords(db);
+    this.tokens = new ApiTokens(db);
   }
 
   /**

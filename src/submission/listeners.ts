@@ -4,14 +4,15 @@ import { normalizeIp } from './client-address.js';
 import type { ConnectionLimiter } from './connection-limits.js';
 import { SmtpSession, type SessionContext } from './session.js';
 
-export type ListenerKind = 'submission' | 'smtps' | 'smtp';
+/** `inbound` is mail to the relay itself (complaints), without AUTH. */
+export type ListenerKind = 'submission' | 'smtps' | 'smtp' | 'inbound';
 
 export interface BoundListener {
-  kind: ListenerKind;
+  kind: ListenerKind | 'console';
   address: string;
   port: number;
-  /** How clients must speak TLS on this port. */
-  tls: 'STARTTLS' | 'implicit TLS';
+  /** How clients must speak TLS on this port (HTTP: the console, plain HTTP for a reverse proxy to front). */
+  tls: 'STARTTLS' | 'implicit TLS' | 'HTTP';
 }
 
 export function parseEndpoint(endpoint: string): { address: string; port: number } {
@@ -34,7 +35,7 @@ export class SubmissionListeners {
 
   constructor(
     private context: Omit<SessionContext, 'onClosed'>,
-    private readonly endpoints: Record<ListenerKind, readonly string[]>,
+    private readonly endpoints: Partial<Record<ListenerKind, readonly string[]>>,
     private readonly limiter: ConnectionLimiter,
   ) {}
 
@@ -45,8 +46,8 @@ export class SubmissionListeners {
 
   async start(): Promise<BoundListener[]> {
     try {
-      for (const kind of ['submission', 'smtps', 'smtp'] as const) {
-        for (const endpoint of this.endpoints[kind]) await this.listen(kind, endpoint);
+      for (const kind of ['submission', 'smtps', 'smtp', 'inbound'] as const) {
+        for (const endpoint of this.endpoints[kind] ?? []) await this.listen(kind, endpoint);
       }
     } catch (error) {
       await this.stop();

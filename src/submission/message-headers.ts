@@ -1,3 +1,5 @@
+import { fieldValue, headerFields, normalizeMessageId } from '../shared/mime.js';
+
 /**
  * The headers the relay owes the message: a Received trace line (RFC 5321 4.4) naming the TLS and the queue id
  * (and the credential only if the operator asks), and Message-ID and Date when the client left them out (RFC 5322 3.6).
@@ -69,4 +71,11 @@ export function addTraceHeaders(body: Buffer, trace: TraceInfo): Buffer {
   parts.push(body.subarray(headerEnd));
   if (split < 0 && !startsWithBlank) parts.push(Buffer.from('\r\n'));
   return Buffer.concat(parts);
+}
+
+/** The Message-ID a stored message carries (the relay adds one when missing), read from its header block only. */
+export function messageIdOf(body: Buffer): string | null {
+  const end = body.indexOf('\r\n\r\n');
+  const header = body.toString('latin1', 0, end < 0 ? body.length : end);
+  return normalizeMessageId(fieldValue(headerFields(header), 'message-id'));
 }

@@ -8,7 +8,7 @@ import type { Clock } from '../shared/clock.js';
 import { addressLiteral, nonPublicRange } from '../shared/private-address.js';
 import { describeWindow, formatUtcMinute } from '../shared/time-format.js';
 import type { MailArgs, RcptArgs } from './envelope-parser.js';
-import { addTraceHeaders } from './message-headers.js';
+import { addTraceHeaders, messageIdOf } from './message-headers.js';
 import type { AcceptedEnvelope, AuthenticatedUser, ClientInfo, Decision, QueuedAs, SubmissionPolicy, TransactionTicket } from './policy.js';
 import { REPLY } from './replies.js';
 
@@ -136,6 +136,7 @@ export class RelayPolicy implements SubmissionPolicy {
         ret: envelope.mail.ret,
         clientIp: envelope.client.ip,
         body,
+        headerMessageId: messageIdOf(body),
         recipients: envelope.recipients.map((r) => ({ address: r.address, domain: r.domain, orcpt: r.orcpt, notify: r.notify })),
         createdAt: now,
         retryEvery: times.retryEveryMs,

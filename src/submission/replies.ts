@@ -67,6 +67,7 @@ export const REPLY = {
   needMail: r(503, '5.5.1', 'Need MAIL command first'),
   needRecipient: r(503, '5.5.1', 'Need RCPT command first'),
   alreadyAuthenticated: r(503, '5.5.1', 'Already authenticated'),
+  authNotOffered: r(503, '5.5.1', "No AUTH on this port: it takes mail for the relay's own addresses only; submit mail on the submission port"),
   authInTransaction: r(503, '5.5.1', 'AUTH not allowed during a mail transaction'),
   authCancelled: r(501, '5.0.0', 'Authentication cancelled'),
   authUndecodable: r(501, '5.5.2', 'Cannot decode the authentication response (expected base64)'),

@@ -48,6 +48,11 @@ export interface SessionContext {
   logger: Logger;
   /** Absent when the listener cannot offer STARTTLS. */
   secureContext?: tls.SecureContext;
+  /**
+   * Set on a listener without AUTH (listen.inbound, mail to the relay itself): every client is this identity from
+   * its first command, AUTH is neither offered nor accepted, and the policy decides recipient by recipient.
+   */
+  anonymous?: AuthenticatedUser;
   onClosed(session: SmtpSession): void;
 }
 
@@ -115,6 +120,7 @@ export class SmtpSession {
     this.clientIp = normalizeIp(raw.remoteAddress ?? '');
     this.clientPort = raw.remotePort ?? 0;
     this.lines = new LineReader(ctx.settings.maxCommandLength);
+    this.user = ctx.anonymous ?? null;
     raw.setNoDelay(true);
   }
 
@@ -393,7 +399,7 @@ export class SmtpSession {
     // RFC 3207 4.2: the server forgets everything the client said in clear: EHLO, AUTH, a transaction.
     this.heloName = '';
     this.esmtp = false;
-    this.user = null;
+    this.user = this.ctx.anonymous ?? null;
     await this.abandonTransaction();
     this.lines = new LineReader(this.ctx.settings.maxCommandLength);
     if (!(await this.handshake())) return;
@@ -401,6 +407,7 @@ export class SmtpSession {
   }
 
   private async auth(rest: string): Promise<void> {
+    if (this.ctx.anonymous) return this.reject('AUTH', REPLY.authNotOffered);
     if (!this.heloName) return this.reject('AUTH', REPLY.sendHelloFirst);
     if (!this.authAllowed()) return this.reject('AUTH', REPLY.encryptionRequired);
     if (this.user) return this.reject('AUTH', REPLY.alreadyAuthenticated);

@@ -12,7 +12,7 @@ test('relais backup copies a running SQLite store; a relay started on the copy h
   const { configFile, password } = await prepareCrashRelay(dir, [
     'hostname: relay.test',
     `data_dir: ${dir}`,
-    `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+    `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
     'delivery: { enabled: false }',
   ]);
   const relay = await startRelayProcess(configFile);

@@ -28,7 +28,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const port = await freePort();
     const configFile = writeConfig(
       dir,
-      ['hostname: relay.test', `data_dir: ${dir}`, `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`, 'delivery: { enabled: false }'].join('\n'),
+      ['hostname: relay.test', `data_dir: ${dir}`, `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`, 'delivery: { enabled: false }'].join('\n'),
     );
     const npm = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { ...process.env, RELAIS_CONFIG: configFile }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

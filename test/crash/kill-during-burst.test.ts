@@ -24,7 +24,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           'hostname: relay.test',
           `data_dir: ${dir}`,
           `store: { url: "${storeUrl}" }`,
-          `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+          `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
           'log: { level: warn }',
           'delivery: { enabled: false }',
         ]);

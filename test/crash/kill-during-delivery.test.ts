@@ -21,7 +21,7 @@ test('kill -9 during delivery: every message is delivered after restart', { time
   const { configFile, password } = await prepareCrashRelay(dir, [
       'hostname: relay.test',
       `data_dir: ${dir}`,
-      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
       'log: { level: warn }',
       `routes: { "*": "127.0.0.21:${receiver.port}" }`,
       `outbound: { ips: [{ address: 127.0.0.11 }, { address: 127.0.0.12 }], max_connections: ${maxConnections} }`,
@@ -99,7 +99,7 @@ test('kill -9 during delivery with the default lease: everything accepted is del
   const { configFile, password } = await prepareCrashRelay(dir, [
     'hostname: relay.test',
     `data_dir: ${dir}`,
-    `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+    `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
     `routes: { "*": "127.0.0.21:${receiver.port}" }`,
     'outbound: { ips: [{ address: 127.0.0.11 }] }',
   ]);

@@ -47,7 +47,7 @@ test('relais start on SIGTERM: no connection after stop_grace, and exit soon aft
   const { configFile, password } = await prepareCrashRelay(dir, [
     'hostname: relay.test',
     `data_dir: ${dir}`,
-    `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+    `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
     'log: { level: info }',
     `routes: { "slow.test": "127.0.0.21:${slow.port}", "endless.test": "127.0.0.22:${endless.port}" }`,
     'outbound: { ips: [{ address: 127.0.0.11 }] }',

@@ -14,7 +14,7 @@ test('SIGTERM: idle sessions on every port are told 421 4.3.2 before the relay e
     [
       'hostname: relay.test',
       `data_dir: ${dir}`,
-      `listen: { submission: ["127.0.0.1:${submission}"], smtps: ["127.0.0.1:${smtps}"], smtp: [] }`,
+      `listen: { submission: ["127.0.0.1:${submission}"], smtps: ["127.0.0.1:${smtps}"], smtp: [], console: [] }`,
       'delivery: { enabled: false }',
     ].join('\n'),
   );

@@ -67,7 +67,7 @@ test('clients pipelining HELP and NOOP without reading: memory stays bounded, ot
     [
       'hostname: relay.test',
       `data_dir: ${dir}`,
-      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [] }`,
+      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
       'log: { level: warn }',
       'delivery: { enabled: false }',
     ].join('\n'),

@@ -15,7 +15,7 @@ export interface TestRelay {
   config: RelaisConfig;
   log: CapturedLog;
   dir: string;
-  port(kind: 'submission' | 'smtps' | 'smtp'): number;
+  port(kind: 'submission' | 'smtps' | 'smtp' | 'inbound' | 'console'): number;
   /** A customer, a credential with the given quota (or several stacked plans), and its password. */
   addSender(quotas?: number | number[], username?: string): Promise<{ username: string; password: string }>;
   stop(): Promise<void>;
@@ -49,7 +49,8 @@ export async function startTestRelay(
     delivery: { enabled: false },
     ...overrides,
     store: { url: storeUrl },
-    listen: { submission: [`${address}:0`], smtps: [`${address}:0`], smtp: [`${address}:0`], ...overrides.listen },
+    // No console unless a test asks: its default port (8025) is one for the whole machine.
+    listen: { submission: [`${address}:0`], smtps: [`${address}:0`], smtp: [`${address}:0`], console: [], ...overrides.listen },
   });
   const log = captureLog();
   const relay = await startRelay(config, { clock: options.clock, logger: log.logger });

@@ -113,9 +113,9 @@ export class RawSmtpClient {
     for (const w of waiters) w();
   }
 
-  static async connect(port: number, options: { implicitTls?: boolean; localAddress?: string } = {}): Promise<RawSmtpClient> {
+  static async connect(port: number, options: { implicitTls?: boolean; localAddress?: string; host?: string } = {}): Promise<RawSmtpClient> {
     let socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port, localAddress: options.localAddress }, () => resolve(s));
+      const s = net.connect({ host: options.host ?? '127.0.0.1', port, localAddress: options.localAddress }, () => resolve(s));
       s.once('error', reject);
     });
     if (options.implicitTls) {

@@ -24,7 +24,16 @@ test('sizes', () => {
 
 test('defaults are safe and listen on loopback high ports', () => {
   const config = parseConfig({});
-  assert.deepEqual(config.listen, { submission: ['127.0.0.1:2587'], smtps: ['127.0.0.1:2465'], smtp: ['127.0.0.1:2525'] });
+  assert.deepEqual(config.listen, {
+    submission: ['127.0.0.1:2587'],
+    smtps: ['127.0.0.1:2465'],
+    smtp: ['127.0.0.1:2525'],
+    console: ['127.0.0.1:8025'],
+    // Mail to the relay itself is off until the operator opens it.
+    inbound: [],
+  });
+  assert.equal(config.abuse.complaints_to_suspend, 1);
+  assert.equal(config.complaints.address, undefined);
   assert.equal(config.store.url, 'sqlite:data/relais.db');
   assert.equal(config.submission.allow_plain_auth_on_loopback, false);
   assert.equal(config.submission.reject_bare_newlines, true);
@@ -32,6 +41,12 @@ test('defaults are safe and listen on loopback high ports', () => {
   assert.equal(config.queue.retry_every, 900_000);
   assert.equal(config.queue.give_up_after, 604_800_000);
   assert.equal(config.queue.delay_notice_after, 3_600_000);
+});
+
+test('complaints.address must be a plain address', () => {
+  assert.equal(parseConfig({ complaints: { address: 'Abuse@Relay.Example' } }).complaints.address, 'abuse@relay.example');
+  assert.throws(() => parseConfig({ complaints: { address: 'abuse' } }), /complaints\.address: expected a plain address/);
+  assert.throws(() => parseConfig({ complaints: { address: '"a b"@relay.example' } }), /complaints\.address: expected a plain address/);
 });
 
 test('errors name the key and what is expected', () => {
