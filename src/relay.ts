@@ -1,4 +1,5 @@
 import { AccountsService } from './accounts/accounts-service.js';
+import { ClamdScanner } from './antivirus/virus-scanner.js';
 import { DeliveryService } from './delivery/delivery-service.js';
 import { Scheduler } from './queue/scheduler.js';
 import type { RelaisConfig } from './config/schema.js';
@@ -11,8 +12,8 @@ import { leaseOwner } from './store/delivery-queue.js';
 import { Store } from './store/store.js';
 import { AuthGuard } from './submission/auth-guard.js';
 import { ConnectionLimiter } from './submission/connection-limits.js';
-import { SubmissionListeners, type BoundListener } from './submission/listeners.js';
-import { RelayPolicy } from './submission/relay-policy.js';
+import { parseEndpoint, SubmissionListeners, type BoundListener } from './submission/listeners.js';
+import { RelayPolicy, type RelayPolicyDeps } from './submission/relay-policy.js';
 import { ensureTlsFiles, loadServerTls, type ServerTls, type TlsFiles } from './submission/tls-context.js';
 
 export interface RelayOptions {
@@ -112,6 +113,7 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
     logger,
     receivedShowsCredential: config.submission.received_shows_credential,
     allowPrivateDestinations: config.outbound.allow_private_destinations,
+    antivirus: createAntivirus(config, services),
     queueTimes: {
       retryEveryMs: config.queue.retry_every,
       giveUpAfterMs: config.queue.give_up_after,
@@ -153,6 +155,21 @@ function createSubmission(config: RelaisConfig, services: Services, spool: Spool
     services.clock,
   );
   return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, config.listen, limiter);
+}
+
+/** The virus scanner of the submission policy, when antivirus.clamd names one. */
+function createAntivirus(config: RelaisConfig, services: Services): RelayPolicyDeps['antivirus'] {
+  const av = config.antivirus;
+  if (!av.clamd) return undefined;
+  const { address, port } = parseEndpoint(av.clamd);
+  const scanner = new ClamdScanner({
+    clamd: { host: address, port },
+    timeoutMs: av.timeout,
+    maxSize: av.max_size,
+    overMaxSize: av.over_max_size,
+    maxConcurrent: av.max_concurrent_scans,
+  });
+  return { scanner, onError: av.on_error, suspensions: services.suspensions };
 }
 
 /**
