@@ -5,7 +5,7 @@ export type ClamdAnswer =
   | { kind: 'clean' }
   | { kind: 'infected'; signature: string }
   /** clamd could not be reached, did not answer in time, or answered with an error (size limit, bad request). */
-  | { kind: 'error'; reason: string };
+  | { kind: 'error'; reason: string; timedOut?: boolean };
 
 export interface ClamdEndpoint {
   host: string;
@@ -48,7 +48,7 @@ export function scanWithClamd(endpoint: ClamdEndpoint, data: Buffer, timeoutMs: 
       resolve(answer);
     };
     const timer = setTimeout(
-      () => finish({ kind: 'error', reason: `clamd did not answer within ${timeoutMs} ms` }),
+      () => finish({ kind: 'error', reason: `clamd did not answer within ${timeoutMs} ms`, timedOut: true }),
       timeoutMs,
     );
     const reply = () => Buffer.concat(replyChunks).toString('utf8');

@@ -1,3 +1,4 @@
+import { formatDuration } from '../config/duration.js';
 import { scanWithClamd, type ClamdAnswer, type ClamdEndpoint } from './clamd-client.js';
 
 export type OverMaxSize = 'scan_prefix' | 'refuse';
@@ -39,7 +40,7 @@ export class ClamdScanner implements VirusScanner {
     if (partial && s.overMaxSize === 'refuse') return { kind: 'too_big', maxSize: s.maxSize };
     const deadline = Date.now() + s.timeoutMs;
     if (!(await this.acquire(deadline))) {
-      return { kind: 'failed', reason: `no free virus scan slot within ${s.timeoutMs} ms (${s.maxConcurrent} scans already running)` };
+      return { kind: 'failed', reason: `no free virus scan slot within ${formatDuration(s.timeoutMs)} (${s.maxConcurrent} scans already running)` };
     }
     let answer: ClamdAnswer;
     try {
@@ -48,7 +49,10 @@ export class ClamdScanner implements VirusScanner {
     } finally {
       this.release();
     }
-    if (answer.kind === 'error') return { kind: 'failed', reason: answer.reason };
+    if (answer.kind === 'error') {
+      // The deadline covers the wait for a slot too: say the configured timeout, not what was left of it.
+      return { kind: 'failed', reason: answer.timedOut ? `clamd did not answer within ${formatDuration(s.timeoutMs)}` : answer.reason };
+    }
     if (answer.kind === 'infected') return answer;
     return { kind: 'clean', scannedBytes: Math.min(data.length, s.maxSize), partial };
   }
