@@ -6,6 +6,8 @@ import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
 import { QuotaService } from './quota/quota-service.js';
+import { BounceRateService } from './reputation/bounce-rate.js';
+import { BounceWatch } from './reputation/bounce-watch.js';
 import { SuspensionService } from './reputation/suspensions.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { leaseOwner } from './store/delivery-queue.js';
@@ -29,6 +31,7 @@ export interface Services {
   accounts: AccountsService;
   quota: QuotaService;
   suspensions: SuspensionService;
+  bounces: BounceRateService;
   close(): Promise<void>;
 }
 
@@ -37,7 +40,12 @@ export async function openServices(config: RelaisConfig, clock: Clock = systemCl
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   const suspensions = new SuspensionService(store, clock);
-  return { config, clock, store, accounts, quota, suspensions, close: () => store.close() };
+  const bounces = new BounceRateService(store, clock, suspensions, {
+    windowMs: config.abuse.bounce_rate_window,
+    maxRate: config.abuse.max_bounce_rate,
+    minRecipients: config.abuse.min_recipients_for_rate,
+  });
+  return { config, clock, store, accounts, quota, suspensions, bounces, close: () => store.close() };
 }
 
 export interface Relay extends Services {
@@ -65,11 +73,15 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     const listeners = createSubmission(config, services, spool, loadServerTls(tls, config.tls), logger);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
+    const bounceWatch = delivery && config.abuse.max_bounce_rate !== undefined ? new BounceWatch(services.bounces, clock, config.abuse.bounce_check_interval, logger) : undefined;
+    if (delivery && bounceWatch) delivery.onSettled = (credentialId) => bounceWatch.settled(credentialId);
     if (scheduler) await releaseOwnLeases(config, services, logger);
     const bound = await listeners.start();
     scheduler?.start();
+    bounceWatch?.start();
     const maintenance = setInterval(() => {
       services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
+      services.bounces.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'bounce count pruning failed'));
     }, 3_600_000);
     maintenance.unref();
     logger.info({ event: 'started', listeners: bound, store: services.store.dialect, delivery: Boolean(scheduler) }, 'relay started');
@@ -91,6 +103,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
         await spool.drain();
         await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
         delivery?.close();
+        await bounceWatch?.stop();
         await services.close();
         logger.info({ event: 'stopped' }, 'relay stopped');
         logger.flush?.();

@@ -245,6 +245,8 @@ export const configSchema = z.strictObject({
       max_bounce_rate: z.number().min(0).max(1).optional(),
       // The rate means nothing on a handful of recipients.
       min_recipients_for_rate: z.number().int().positive().default(200),
+      // The window of the rate (and of the notices `relais usage` counts).
+      bounce_rate_window: duration('24h'),
       // How often at most one credential's rate is computed again after its deliveries.
       bounce_check_interval: duration('1m'),
     })

@@ -4,9 +4,9 @@ import type { SqlRunner, SqlValue } from './sql.js';
 /** Writes one accepted message (or notice): envelope, body once, recipients, and its quota units. */
 export async function insertMessage(tx: SqlRunner, m: NewMessage): Promise<void> {
   await tx.run(
-    `INSERT INTO messages (id, credential_id, kind, mail_from, envid, ret, size, client_ip, created_at, retry_every, give_up_at, delay_notice_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [m.id, m.credentialId, m.kind, m.mailFrom, m.envid, m.ret, m.body.length, m.clientIp, m.createdAt, m.retryEvery, m.giveUpAt, m.delayNoticeAt],
+    `INSERT INTO messages (id, credential_id, kind, mail_from, envid, ret, size, client_ip, created_at, retry_every, give_up_at, delay_notice_at, on_behalf_of_credential)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [m.id, m.credentialId, m.kind, m.mailFrom, m.envid, m.ret, m.body.length, m.clientIp, m.createdAt, m.retryEvery, m.giveUpAt, m.delayNoticeAt, m.onBehalfOf ?? null],
   );
   await tx.run('INSERT INTO message_bodies (message_id, body) VALUES (?, ?)', [m.id, m.body]);
   const values: SqlValue[] = [];

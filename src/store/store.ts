@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { BounceRates } from './bounce-rates.js';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import {
@@ -50,10 +51,12 @@ export class StoreNotFound extends Error {
 export class Store {
   readonly delivery: DeliveryQueue;
   readonly history: CredentialHistory;
+  readonly bounces: BounceRates;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
     this.history = new CredentialHistory(db);
+    this.bounces = new BounceRates(db);
   }
 
   /**
