@@ -1,4 +1,4 @@
-import type { SqlDatabase, SqlRunner, SqlValue } from './sql.js';
+import type { SqlDatabase, SqlRunner } from './sql.js';
 
 /** Outcome counts land in minutes: a 24 h rate sums at most 1440 rows of one credential. */
 export const OUTCOME_BUCKET_MS = 60_000;
@@ -19,6 +19,11 @@ export interface OutcomeCounts {
 }
 
 const IN_CHUNK = 500;
+
+/** A credential's outcome counts from a bucket on: a range of credential_outcomes' primary key. */
+export const OUTCOMES_SQL = 'SELECT SUM(attempted) AS attempted, SUM(failed) AS failed FROM credential_outcomes WHERE credential_id = ? AND bucket_start >= ?';
+/** Notices about a credential's mail since an instant: a range of the partial index messages_on_behalf_of. */
+export const NOTICES_SQL = 'SELECT COUNT(*) AS n FROM messages WHERE on_behalf_of_credential = ? AND created_at >= ?';
 
 /**
  * Counts what a credential's recipients came to, for its bounce rate: each recipient is counted as attempted at its
@@ -68,7 +73,7 @@ export class BounceRates {
   /** Outcomes of the credential's messages accepted at or after `since`. */
   async outcomes(credentialId: number, since: number): Promise<OutcomeCounts> {
     const row = await this.db.get<{ attempted: number | null; failed: number | null }>(
-      'SELECT SUM(attempted) AS attempted, SUM(failed) AS failed FROM credential_outcomes WHERE credential_id = ? AND bucket_start >= ?',
+      OUTCOMES_SQL,
       [credentialId, Math.floor(since / OUTCOME_BUCKET_MS) * OUTCOME_BUCKET_MS],
     );
     return { attempted: Number(row?.attempted ?? 0), failed: Number(row?.failed ?? 0) };
@@ -76,10 +81,7 @@ export class BounceRates {
 
   /** Delay and failure notices queued since `since` about the credential's mail (they count against no quota). */
   async noticesSince(credentialId: number, since: number): Promise<number> {
-    const row = await this.db.get<{ n: number }>(
-      'SELECT COUNT(*) AS n FROM messages WHERE on_behalf_of_credential = ? AND created_at >= ?',
-      [credentialId, since] satisfies SqlValue[],
-    );
+    const row = await this.db.get<{ n: number }>(NOTICES_SQL, [credentialId, since]);
     return Number(row?.n ?? 0);
   }
 
