@@ -182,7 +182,7 @@ function createAntivirus(config: RelaisConfig, services: Services): RelayPolicyD
     overMaxSize: av.over_max_size,
     maxConcurrent: av.max_concurrent_scans,
   });
-  return { scanner, onError: av.on_error, suspensions: services.suspensions };
+  return { scanner, onError: av.on_error, suspensions: services.suspensions, clamd: av.clamd };
 }
 
 /**

@@ -68,9 +68,9 @@ export function scanWithClamd(endpoint: ClamdEndpoint, data: Buffer, timeoutMs: 
     socket.on('error', (error: NodeJS.ErrnoException) => {
       // clamd answers "INSTREAM size limit exceeded" and closes while we may still be writing: its words win.
       if (replyBytes > 0) return finish(parseClamdReply(reply()));
+      // Said to the client as well: what failed, never where clamd runs (the log names the address).
       const connected = socket.bytesWritten > 0 || socket.readyState === 'open';
-      const what = connected ? 'connection to clamd failed' : `cannot connect to clamd at ${endpoint.host}:${endpoint.port}`;
-      finish({ kind: 'error', reason: `${what}: ${error.code ?? error.message}` });
+      finish({ kind: 'error', reason: `${connected ? 'connection to clamd failed' : 'clamd unreachable'}: ${error.code ?? error.message}` });
     });
 
     async function send(): Promise<void> {

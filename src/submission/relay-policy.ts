@@ -32,7 +32,7 @@ export interface RelayPolicyDeps {
   /** outbound.allow_private_destinations: off unless this relay may be pointed at internal hosts. */
   allowPrivateDestinations?: boolean;
   /** Absent when antivirus.clamd is not set. */
-  antivirus?: { scanner: VirusScanner; onError: 'tempfail' | 'accept'; suspensions: SuspensionService };
+  antivirus?: { scanner: VirusScanner; onError: 'tempfail' | 'accept'; suspensions: SuspensionService; clamd: string };
 }
 
 const ok = <T>(value: T): Decision<T> => ({ ok: true, value });
@@ -167,7 +167,10 @@ export class RelayPolicy implements SubmissionPolicy {
         return { ok: false, reply: REPLY.custom(552, '5.3.4', `Message size exceeds the virus scanning limit of ${verdict.maxSize} bytes`) };
       case 'failed': {
         const accepted = antivirus.onError === 'accept';
-        this.deps.logger.warn({ event: 'virus_scan_failed', ...log, error: verdict.reason, action: accepted ? 'accepted unscanned' : 'tempfail' }, 'virus scan failed');
+        this.deps.logger.warn(
+          { event: 'virus_scan_failed', ...log, clamd: antivirus.clamd, error: verdict.reason, action: accepted ? 'accepted unscanned' : 'tempfail' },
+          'virus scan failed',
+        );
         if (accepted) return ok('not scanned');
         return { ok: false, reply: REPLY.custom(451, '4.3.0', `Virus scan failed (${verdict.reason}); message not accepted, try again later`) };
       }
