@@ -1,6 +1,7 @@
 import { AccountsService } from './accounts/accounts-service.js';
 import { ApiTokenService } from './console/api-tokens.js';
 import { ConsoleServer } from './console/http-server.js';
+import { ClamdScanner } from './antivirus/virus-scanner.js';
 import { DeliveryService } from './delivery/delivery-service.js';
 import { Scheduler } from './queue/scheduler.js';
 import type { RelaisConfig } from './config/schema.js';
@@ -16,6 +17,8 @@ import { INBOUND_CLIENT, InboundPolicy } from './reputation/inbound-policy.js';
 import { IpBlocklistMonitor } from './reputation/ip-monitor.js';
 import { OperatorAlerts } from './reputation/operator-alerts.js';
 import { SenderDomainRecorder } from './reputation/sender-domains.js';
+import { BounceRateService } from './reputation/bounce-rate.js';
+import { BounceWatch } from './reputation/bounce-watch.js';
 import { SuspensionService } from './reputation/suspensions.js';
 import { DkimKeys } from './sender-auth/dkim-keys.js';
 import { MessageSigner } from './sender-auth/message-signer.js';
@@ -25,8 +28,8 @@ import { leaseOwner } from './store/delivery-queue.js';
 import { Store } from './store/store.js';
 import { AuthGuard } from './submission/auth-guard.js';
 import { ConnectionLimiter } from './submission/connection-limits.js';
-import { SubmissionListeners, type BoundListener } from './submission/listeners.js';
-import { RelayPolicy } from './submission/relay-policy.js';
+import { parseEndpoint, SubmissionListeners, type BoundListener } from './submission/listeners.js';
+import { RelayPolicy, type RelayPolicyDeps } from './submission/relay-policy.js';
 import { ensureTlsFiles, loadServerTls, type ServerTls, type TlsFiles } from './submission/tls-context.js';
 
 export interface RelayOptions {
@@ -47,6 +50,7 @@ export interface Services {
   dkim: DkimKeys;
   complaints: ComplaintService;
   tokens: ApiTokenService;
+  bounces: BounceRateService;
   close(): Promise<void>;
 }
 
@@ -69,7 +73,12 @@ export async function openServices(
     options.logger ?? createLogger('silent'),
   );
   const tokens = new ApiTokenService(store, clock);
-  return { config, clock, store, accounts, quota, suspensions, systemMail, dkim, complaints, tokens, close: () => store.close() };
+  const bounces = new BounceRateService(store, clock, suspensions, {
+    windowMs: config.abuse.bounce_rate_window,
+    maxRate: config.abuse.max_bounce_rate,
+    minRecipients: config.abuse.min_recipients_for_rate,
+  });
+  return { config, clock, store, accounts, quota, suspensions, systemMail, dkim, complaints, tokens, bounces, close: () => store.close() };
 }
 
 export interface Relay extends Services {
@@ -103,6 +112,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     const inbound = createInbound(config, services, serverTls, logger);
     const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
+    const bounceWatch = delivery && config.abuse.max_bounce_rate !== undefined ? new BounceWatch(services.bounces, clock, config.abuse.bounce_check_interval, logger) : undefined;
+    if (delivery && bounceWatch) delivery.onSettled = (credentialId) => bounceWatch.settled(credentialId);
     if (scheduler) await releaseOwnLeases(config, services, logger);
     // Listed addresses and pinnings are known before the first job leaves.
     await delivery?.restrictions.refresh(clock.now());
@@ -127,8 +138,10 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     }
     scheduler?.start();
     blocklists.start();
+    bounceWatch?.start();
     const maintenance = setInterval(() => {
       services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
+      services.bounces.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'bounce count pruning failed'));
     }, 3_600_000);
     maintenance.unref();
     logger.info({ event: 'started', listeners: bound, store: services.store.dialect, delivery: Boolean(scheduler) }, 'relay started');
@@ -154,6 +167,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
         await reputation.drain();
         await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
         delivery?.close();
+        await bounceWatch?.stop();
         await services.close();
         logger.info({ event: 'stopped' }, 'relay stopped');
         logger.flush?.();
@@ -186,6 +200,7 @@ function createSubmission(
     receivedShowsCredential: config.submission.received_shows_credential,
     allowPrivateDestinations: config.outbound.allow_private_destinations,
     signer,
+    antivirus: createAntivirus(config, services),
     queueTimes: {
       retryEveryMs: config.queue.retry_every,
       giveUpAfterMs: config.queue.give_up_after,
@@ -272,6 +287,21 @@ async function createSigner(config: RelaisConfig, services: Services, logger: Lo
   const { box, created } = await services.dkim.openBox();
   if (created) logger.info({ event: 'secrets_key_created', file: secretKeyPath(config) }, 'secrets key file created (mode 0600): back it up with the store');
   return new MessageSigner({ keys: services.dkim, box, clock: services.clock, cacheMs: config.dkim.cache_ttl, headers: config.dkim.headers });
+}
+
+/** The virus scanner of the submission policy, when antivirus.clamd names one. */
+function createAntivirus(config: RelaisConfig, services: Services): RelayPolicyDeps['antivirus'] {
+  const av = config.antivirus;
+  if (!av.clamd) return undefined;
+  const { address, port } = parseEndpoint(av.clamd);
+  const scanner = new ClamdScanner({
+    clamd: { host: address, port },
+    timeoutMs: av.timeout,
+    maxSize: av.max_size,
+    overMaxSize: av.over_max_size,
+    maxConcurrent: av.max_concurrent_scans,
+  });
+  return { scanner, onError: av.on_error, suspensions: services.suspensions, clamd: av.clamd };
 }
 
 /**

@@ -303,12 +303,36 @@ export const configSchema = z.strictObject({
       max_report_size: size('10MB'),
     })
     .prefault({}),
+  antivirus: z
+    .strictObject({
+      // Absent: no scanning. "host:port" of a clamd TCPSocket; every message is scanned before its 250.
+      clamd: endpoint.optional(),
+      // The whole scan, waiting for a free slot included: what clamd may add to a client's wait after DATA.
+      timeout: duration('30s'),
+      // clamd unreachable, too slow or in error: "tempfail" answers 451 4.3.0; "accept" queues the message with
+      // the header X-Relais-Virus-Scan: not scanned.
+      on_error: z.enum(['tempfail', 'accept']).default('tempfail'),
+      // Keep at or below clamd's StreamMaxLength (25M by default), or big messages meet its size limit error.
+      max_size: size('25MB'),
+      // Bigger messages: "scan_prefix" scans their first max_size bytes; "refuse" answers 552 5.3.4.
+      over_max_size: z.enum(['scan_prefix', 'refuse']).default('scan_prefix'),
+      max_concurrent_scans: z.number().int().positive().default(10),
+    })
+    .prefault({}),
   abuse: z
     .strictObject({
       // Complaints about one credential that suspend it (reason "complaint"); 0 never suspends. The terms: 1.
       complaints_to_suspend: z.number().int().nonnegative().default(1),
       // Complaints count within this window, and only since the credential's last reinstatement.
       complaint_window: duration('30d'),
+      // Off unless set: a credential whose failed / attempted recipients over 24 h is above this is suspended (bounces).
+      max_bounce_rate: z.number().min(0).max(1).optional(),
+      // The rate means nothing on a handful of recipients.
+      min_recipients_for_rate: z.number().int().positive().default(200),
+      // The window of the rate (and of the notices `relais usage` counts).
+      bounce_rate_window: duration('24h'),
+      // How often at most one credential's rate is computed again after its deliveries.
+      bounce_check_interval: duration('1m'),
     })
     .prefault({}),
   log: z

@@ -34,6 +34,8 @@ export class DeliveryService {
   private lastAvoidanceSync = 0;
   private lastPurge = 0;
   private readonly settles: SettleBatcher;
+  /** Called once a job's outcomes for a credential's message are durable (the bounce-rate watch listens). */
+  onSettled: (credentialId: number) => void = () => undefined;
 
   constructor(
     private readonly store: Store,
@@ -128,6 +130,7 @@ export class DeliveryService {
     if (relayed.length) notices.push({ kind: 'relayed', notice: noticeMessage('relayed', message, body, relayed, this.notices, now) });
     const owner = job.recipients[0]?.leaseOwner ?? '';
     const settled = this.settles.settle(updates, result.attempts, notices.map((n) => n.notice), owner).then(() => {
+      if (message.credentialId !== null && updates.length > 0) this.onSettled(message.credentialId);
       for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
       for (const n of notices) this.logger.info({ event: 'notice_queued', kind: n.kind, message_id: message.id, notice_id: n.notice.id }, `${n.kind} notice queued`);
     });

@@ -34,7 +34,7 @@ export function pendingAsNoticed(pending: readonly PendingRecipient[], override?
 
 /**
  * A notice as a message of its own, queued like any other: from the null reverse path, to the original sender,
- * with no credential (notices count against no quota).
+ * with no credential (notices count against no quota), on behalf of the original's credential (its usage shows them).
  */
 export function noticeMessage(
   kind: NoticeKind,
@@ -61,6 +61,7 @@ export function noticeMessage(
   return {
     id: newQueueId(now),
     credentialId: null,
+    onBehalfOf: original.credentialId,
     kind: 'notice',
     mailFrom: '',
     envid: null,

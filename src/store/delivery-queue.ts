@@ -12,6 +12,7 @@ import type {
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from './delivery-records.js';
 import type { NewMessage } from './records.js';
 import type { Dialect, SqlDatabase, SqlRunner, SqlValue } from './sql.js';
+import { countOutcomes, type SettledRow } from './bounce-rates.js';
 import { insertMessage } from './insert-message.js';
 
 const PENDING = "('queued', 'deferred')";
@@ -181,23 +182,28 @@ export class DeliveryQueue {
     await this.db.transaction(
       async (tx) => {
         const messages = new Set<string>();
+        const outcomes: SettledRow[] = [];
         let settled = 0;
         for (const u of updates) {
           // An operator's retry that came while this was leased takes effect now that the lease ends.
           const retried = u.state === 'deferred' ? Math.min(u.nextAttemptAt, now) : u.nextAttemptAt;
-          const rows = await tx.all<{ message_id: string }>(
+          const rows = await tx.all<{ message_id: string; attempts: number; state: string }>(
             `UPDATE recipients SET state = ?, next_attempt_at = CASE WHEN retry_asked = 1 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END,
                last_attempt_at = ?, last_reply = ?, status = ?, remote_mta = ?,
                attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, retry_asked = 0, updated_at = ?
              WHERE id IN (SELECT d.id FROM recipients r JOIN recipients d ON d.message_id = r.message_id WHERE r.id = ? AND (d.id = r.id OR d.address = r.address))
                AND state IN ${PENDING} AND lease_owner = ?
-             RETURNING message_id`,
+             RETURNING message_id, attempts, state`,
             [u.state, retried, u.nextAttemptAt, u.at, u.reply.slice(0, 1000), u.status, u.remoteMta, now, u.id, owner],
           );
           settled += rows.length;
           // A recipient can fail with no attempt to record (no route, give-up): its message may be finished too.
-          for (const r of rows) messages.add(r.message_id);
+          for (const r of rows) {
+            messages.add(r.message_id);
+            outcomes.push({ messageId: r.message_id, attempts: Number(r.attempts), state: r.state });
+          }
         }
+        await countOutcomes(tx, outcomes);
         for (const a of attempts) {
           messages.add(a.messageId);
           await tx.run(

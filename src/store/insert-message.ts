@@ -4,8 +4,9 @@ import type { SqlRunner, SqlValue } from './sql.js';
 /** Writes one accepted message (or notice): envelope, body once, recipients, and its quota units. */
 export async function insertMessage(tx: SqlRunner, m: NewMessage): Promise<void> {
   await tx.run(
-    `INSERT INTO messages (id, credential_id, kind, mail_from, envid, ret, size, client_ip, created_at, retry_every, give_up_at, delay_notice_at, header_message_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO messages (id, credential_id, kind, mail_from, envid, ret, size, client_ip, created_at, retry_every, give_up_at, delay_notice_at,
+       header_message_id, on_behalf_of_credential)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       m.id,
       m.credentialId,
@@ -20,6 +21,7 @@ export async function insertMessage(tx: SqlRunner, m: NewMessage): Promise<void>
       m.giveUpAt,
       m.delayNoticeAt,
       m.headerMessageId ?? null,
+      m.onBehalfOf ?? null,
     ],
   );
   await tx.run('INSERT INTO message_bodies (message_id, body) VALUES (?, ?)', [m.id, m.body]);

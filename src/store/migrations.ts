@@ -248,6 +248,23 @@ CREATE TABLE credential_pool_pins (
 `,
   },
   {
+    version: 8,
+    name: 'bounces: notices attributed to the credential whose mail caused them; outcomes per credential for the bounce rate',
+    // credential_outcomes holds counts, not rows: the rate of a credential over 24 h is a sum over at most 1440
+    // rows of its primary key, however much it sends. Counts land in the minute its message was accepted.
+    sql: `
+ALTER TABLE messages ADD COLUMN on_behalf_of_credential {int};
+CREATE INDEX messages_on_behalf_of ON messages(on_behalf_of_credential, created_at) WHERE on_behalf_of_credential IS NOT NULL;
+CREATE TABLE credential_outcomes (
+  credential_id {int} NOT NULL,
+  bucket_start {int} NOT NULL,
+  attempted {int} NOT NULL,
+  failed {int} NOT NULL,
+  PRIMARY KEY (credential_id, bucket_start)
+)
+`,
+  },
+  {
     version: 9,
     name: 'complaints: API tokens, ARF reports, Message-ID of queued messages',
     sql: `

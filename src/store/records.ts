@@ -98,6 +98,8 @@ export interface NewMessage extends MessageEnvelope {
   headerMessageId?: string | null;
   /** The quota units this message turns from held into used, and the bucket they land in. */
   reservationId: number | null;
+  /** A notice: the credential whose mail it is about (it counts against no quota, but shows in that credential's usage). */
+  onBehalfOf?: number | null;
   usageBucket: number;
 }
 
@@ -116,6 +118,8 @@ export interface QueuedRecipient {
 
 export interface QueuedMessage extends MessageEnvelope {
   username: string | null;
+  /** A notice: the username of the credential whose mail it is about. */
+  onBehalfOf: string | null;
   size: number;
   clientIp: string | null;
   createdAt: number;

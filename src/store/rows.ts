@@ -63,12 +63,14 @@ export const toPlan = (r: PlanRow): Plan => ({
   createdAt: Number(r.created_at),
 });
 
-export const MESSAGE_SELECT = `SELECT m.id, m.credential_id, k.username, m.kind, m.mail_from, m.envid, m.ret, m.size, m.client_ip, m.created_at,
-  m.retry_every, m.give_up_at, m.delay_notice_at FROM messages m LEFT JOIN credentials k ON k.id = m.credential_id`;
+export const MESSAGE_SELECT = `SELECT m.id, m.credential_id, k.username, b.username AS on_behalf_of, m.kind, m.mail_from, m.envid, m.ret, m.size,
+  m.client_ip, m.created_at, m.retry_every, m.give_up_at, m.delay_notice_at
+  FROM messages m LEFT JOIN credentials k ON k.id = m.credential_id LEFT JOIN credentials b ON b.id = m.on_behalf_of_credential`;
 export interface MessageRow {
   id: string;
   credential_id: number | null;
   username: string | null;
+  on_behalf_of: string | null;
   kind: string;
   mail_from: string;
   envid: string | null;
@@ -111,6 +113,7 @@ export const toMessage = (r: MessageRow, recipients: RecipientRow[]): QueuedMess
   id: r.id,
   credentialId: r.credential_id === null ? null : Number(r.credential_id),
   username: r.username,
+  onBehalfOf: r.on_behalf_of,
   kind: r.kind as QueuedMessage['kind'],
   mailFrom: r.mail_from,
   envid: r.envid,

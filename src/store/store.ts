@@ -3,6 +3,7 @@ import path from 'node:path';
 import { BlocklistStore } from './blocklists.js';
 import { ApiTokens } from './api-tokens.js';
 import { ComplaintRecords } from './complaints.js';
+import { BounceRates } from './bounce-rates.js';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import { DkimKeyStore } from './dkim-keys.js';
@@ -58,6 +59,7 @@ export class Store {
   readonly dkim: DkimKeyStore;
   readonly complaints: ComplaintRecords;
   readonly tokens: ApiTokens;
+  readonly bounces: BounceRates;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
@@ -66,6 +68,7 @@ export class Store {
     this.dkim = new DkimKeyStore(db);
     this.complaints = new ComplaintRecords(db);
     this.tokens = new ApiTokens(db);
+    this.bounces = new BounceRates(db);
   }
 
   /**

@@ -79,3 +79,15 @@ export function messageIdOf(body: Buffer): string | null {
   const header = body.toString('latin1', 0, end < 0 ? body.length : end);
   return normalizeMessageId(fieldValue(headerFields(header), 'message-id'));
 }
+
+/** The unfolded value of the first header `name` (lower-case) in the message's header block, or null. */
+export function headerValue(message: Buffer, name: string): string | null {
+  const end = message.indexOf('\r\n\r\n');
+  const header = message.toString('latin1', 0, end < 0 ? Math.min(message.length, 64 * 1024) : end);
+  const unfolded = header.replace(/\r\n(?=[ \t])/g, '');
+  for (const line of unfolded.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === name) return line.slice(colon + 1).trim().slice(0, 998) || null;
+  }
+  return null;
+}

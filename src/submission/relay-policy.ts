@@ -1,16 +1,18 @@
 import type { AccountsService } from '../accounts/accounts-service.js';
+import type { ScanVerdict, VirusScanner } from '../antivirus/virus-scanner.js';
 import type { Logger } from '../log/logger.js';
 import { newQueueId } from '../queue/queue-id.js';
 import type { Spool } from '../queue/spool.js';
 import type { QuotaService } from '../quota/quota-service.js';
 import { fromHeaderDomains, senderDomain } from '../reputation/sender-domains.js';
+import type { SuspensionService } from '../reputation/suspensions.js';
 import type { Clock } from '../shared/clock.js';
 import { addressLiteral, nonPublicRange } from '../shared/private-address.js';
 import { describeWindow, formatUtcMinute } from '../shared/time-format.js';
 import type { MailArgs, RcptArgs } from './envelope-parser.js';
-import { addTraceHeaders, messageIdOf } from './message-headers.js';
+import { addTraceHeaders, headerValue, messageIdOf } from './message-headers.js';
 import type { AcceptedEnvelope, AuthenticatedUser, ClientInfo, Decision, QueuedAs, SubmissionPolicy, TransactionTicket } from './policy.js';
-import { REPLY } from './replies.js';
+import { REPLY, type Reply } from './replies.js';
 
 export interface QueueTimes {
   retryEveryMs: number;
@@ -34,6 +36,8 @@ export interface RelayPolicyDeps {
   senderDomains?: { seen(credentialId: number, domains: readonly string[]): void };
   /** DKIM signing of mail whose From domain has a key (src/sender-auth/message-signer.ts). */
   signer?: { sign(message: Buffer): Promise<Buffer> };
+  /** Absent when antivirus.clamd is not set. */
+  antivirus?: { scanner: VirusScanner; onError: 'tempfail' | 'accept'; suspensions: SuspensionService; clamd: string };
 }
 
 const ok = <T>(value: T): Decision<T> => ({ ok: true, value });
@@ -103,10 +107,17 @@ export class RelayPolicy implements SubmissionPolicy {
   }
 
   async accept(envelope: AcceptedEnvelope, data: Buffer): Promise<Decision<QueuedAs>> {
+    let scanHeader: string | null = null;
+    if (this.deps.antivirus) {
+      const scanned = await this.checkForViruses(envelope, data, this.deps.antivirus);
+      if (!scanned.ok) return scanned;
+      scanHeader = scanned.value;
+    }
     const now = this.deps.clock.now();
     const id = newQueueId(now);
     const times = this.deps.queueTimes;
-    let body = addTraceHeaders(data, {
+    const content = scanHeader === null ? data : Buffer.concat([Buffer.from(`X-Relais-Virus-Scan: ${scanHeader}\r\n`, 'latin1'), data]);
+    let body = addTraceHeaders(content, {
       queueId: id,
       hostname: this.deps.hostname,
       heloName: envelope.client.heloName,
@@ -160,6 +171,57 @@ export class RelayPolicy implements SubmissionPolicy {
     const envelopeDomain = senderDomain(envelope.mail.address);
     if (envelopeDomain) domains.add(envelopeDomain);
     this.deps.senderDomains.seen(envelope.user.credentialId, [...domains]);
+  }
+
+  /**
+   * Scans the message as the client sent it, before anything is queued. Returns the X-Relais-Virus-Scan header
+   * value the message must carry (null when it was scanned whole), or the reply refusing it.
+   */
+  private async checkForViruses(
+    envelope: AcceptedEnvelope,
+    data: Buffer,
+    antivirus: NonNullable<RelayPolicyDeps['antivirus']>,
+  ): Promise<Decision<string | null>> {
+    const verdict: ScanVerdict = await antivirus.scanner.scan(data);
+    const log = { credential: envelope.user.username, client_ip: envelope.client.ip, size: data.length };
+    switch (verdict.kind) {
+      case 'clean':
+        return ok(verdict.partial ? `partly scanned (first ${verdict.scannedBytes} bytes)` : null);
+      case 'too_big':
+        this.deps.logger.info({ event: 'virus_scan_refused', ...log, max_size: verdict.maxSize }, 'message too big to scan; refused');
+        return { ok: false, reply: REPLY.custom(552, '5.3.4', `Message size exceeds the virus scanning limit of ${verdict.maxSize} bytes`) };
+      case 'failed': {
+        const accepted = antivirus.onError === 'accept';
+        this.deps.logger.warn(
+          { event: 'virus_scan_failed', ...log, clamd: antivirus.clamd, error: verdict.reason, action: accepted ? 'accepted unscanned' : 'tempfail' },
+          'virus scan failed',
+        );
+        if (accepted) return ok('not scanned');
+        return { ok: false, reply: REPLY.custom(451, '4.3.0', `Virus scan failed (${verdict.reason}); message not accepted, try again later`) };
+      }
+      case 'infected':
+        return { ok: false, reply: await this.virusFound(envelope, data, verdict.signature, antivirus.suspensions) };
+    }
+  }
+
+  private async virusFound(envelope: AcceptedEnvelope, data: Buffer, found: string, suspensions: SuspensionService): Promise<Reply> {
+    // The name comes from clamd's database: kept to printable ASCII before it goes into a reply and a log.
+    const signature = found.replace(/[^\x21-\x7e]/g, '?').slice(0, 200);
+    const messageId = headerValue(data, 'message-id');
+    this.deps.logger.warn(
+      { event: 'virus_found', credential: envelope.user.username, client_ip: envelope.client.ip, signature, header_message_id: messageId },
+      'virus found; message refused',
+    );
+    try {
+      await suspensions.record(envelope.user.credentialId, 'virus', {
+        note: `message refused at submission from ${envelope.client.ip}`,
+        detail: { signature, ...(messageId ? { messageId } : {}), clientIp: envelope.client.ip, recipients: envelope.recipients.length },
+      });
+    } catch (error) {
+      // The refusal stands: nothing was queued. Only the history lost a line, which the log keeps.
+      this.deps.logger.error({ event: 'store_error', during: 'virus_event', error: (error as Error).message }, 'could not record the virus find in the credential history');
+    }
+    return REPLY.custom(554, '5.7.1', `Message refused: virus found (${signature})`);
   }
 
   private storeTrouble<T>(during: string, error: unknown): Decision<T> {

@@ -20,6 +20,8 @@ export interface ClamdOptions {
 export interface ClamdPeer {
   address: string;
   port: number;
+  /** The clamd process, for benchmarks that read its CPU time. */
+  pid: number;
   log(): string;
   stop(): Promise<void>;
 }
@@ -74,6 +76,7 @@ async function startOnce(address: string, port: number): Promise<ClamdPeer> {
   return {
     address,
     port,
+    pid: running.pid,
     log: () => running.log(),
     async stop() {
       await running.stop();

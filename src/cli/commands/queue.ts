@@ -15,6 +15,7 @@ function messageJson(m: QueuedMessage) {
     id: m.id,
     kind: m.kind,
     credential: m.username,
+    on_behalf_of: m.onBehalfOf,
     from: m.mailFrom,
     size: m.size,
     client_ip: m.clientIp,
@@ -62,7 +63,7 @@ export function registerQueueCommands(program: Command): void {
         if (options.json) return printJson(list.map(messageJson));
         printTable(
           ['ID', 'ACCEPTED', 'CREDENTIAL', 'FROM', 'SIZE', 'RECIPIENTS'],
-          list.map((m) => [m.id, when(m.createdAt), m.username ?? '-', m.mailFrom || '<>', m.size, stateSummary(m)]),
+          list.map((m) => [m.id, when(m.createdAt), m.username ?? (m.onBehalfOf ? `(notice for ${m.onBehalfOf})` : '-'), m.mailFrom || '<>', m.size, stateSummary(m)]),
         );
       });
     });
@@ -76,6 +77,7 @@ export function registerQueueCommands(program: Command): void {
         ['Id', m.id],
         ['Kind', m.kind],
         ['Credential', m.username ?? '-'],
+        ...(m.onBehalfOf ? ([['On behalf of', `${m.onBehalfOf} (a notice about its mail; counts against no quota)`]] as [string, string][]) : []),
         ['From', m.mailFrom || '<>'],
         ['Size', `${m.size} bytes`],
         ['Client', m.clientIp ?? '-'],

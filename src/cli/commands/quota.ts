@@ -37,12 +37,15 @@ export function registerQuotaCommands(program: Command): void {
       });
     });
 
-  command(program, 'usage <username>', 'what a credential sent over the sliding window, what remains, and whether it is suspended').action(
+  command(program, 'usage <username>', 'what a credential sent over the sliding window, what remains, its bounce rate, and whether it is suspended').action(
     async (username: string, options: CommonOptions) => {
-      await withServices(options, async ({ accounts, quota }) => {
+      await withServices(options, async ({ accounts, quota, bounces }) => {
         const c = await accounts.credential(username);
         const u = await quota.usage(c.id);
+        const b = await bounces.standing(c.id);
         const window = describeWindow(u.windowMs);
+        const bounceWindow = describeWindow(b.windowMs);
+        const limit = bounces.settings.maxRate;
         const suspension = !c.enabled
           ? { reason: 'disabled', lifts_at: null }
           : c.holdReason
@@ -58,6 +61,15 @@ export function registerQuotaCommands(program: Command): void {
             remaining: u.remaining,
             suspended: suspension || null,
             next_free_at: isoOrNull(u.nextFreeAt),
+            bounces: {
+              window: bounceWindow,
+              attempted: b.attempted,
+              failed: b.failed,
+              rate: b.rate,
+              max_rate: limit ?? null,
+              min_recipients_for_rate: bounces.settings.minRecipients,
+            },
+            notices: { window: bounceWindow, queued: b.notices },
           });
         }
         let status = 'active';
@@ -73,6 +85,15 @@ export function registerQuotaCommands(program: Command): void {
           ['Remaining', u.remaining],
           ['Status', status],
           ['Next unit frees at', when(u.nextFreeAt)],
+          [
+            `Bounce rate (last ${bounceWindow})`,
+            b.rate === null
+              ? 'no recipient attempted'
+              : `${(b.rate * 100).toFixed(1)}% (${b.failed} failed of ${b.attempted} attempted recipients)${
+                  limit === undefined ? '' : `; limit ${(limit * 100).toFixed(1)}% from ${bounces.settings.minRecipients} recipients`
+                }`,
+          ],
+          [`Notices sent (last ${bounceWindow})`, `${b.notices} (count against no quota)`],
         ]);
       });
     },
