@@ -35,7 +35,7 @@ export async function openServices(config: RelaisConfig, clock: Clock = systemCl
   const store = await Store.open(config.store.url, clock.now(), options);
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
-  const suspensions = new SuspensionService(store, clock);
+  const suspensions = new SuspensionService(store, clock, config.fees);
   return { config, clock, store, accounts, quota, suspensions, close: () => store.close() };
 }
 

@@ -9,6 +9,7 @@ import { registerIpCommands } from './commands/ips.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
 import { registerServerCommands } from './commands/server.js';
+import { registerSuspensionCommands } from './commands/suspensions.js';
 
 const program = new Command('relais')
   .description('Relais: multi-tenant outbound SMTP relay')
@@ -30,6 +31,7 @@ registerAccountCommands(program);
 registerQuotaCommands(program);
 registerQueueCommands(program);
 registerIpCommands(program);
+registerSuspensionCommands(program);
 
 try {
   await program.parseAsync(process.argv);

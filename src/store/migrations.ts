@@ -194,6 +194,16 @@ CREATE INDEX credential_events_by_credential ON credential_events(credential_id,
 CREATE INDEX credential_events_by_at ON credential_events(at)
 `,
   },
+  {
+    version: 6,
+    name: 'reputation: mail held while its credential is suspended (held state of recipients, hold and release times)',
+    // held_at: since when the message's mail is held (its give-up and delay-notice clocks are stopped); released_at:
+    // when staff last released it, so a suspension still running does not take it back.
+    sql: `
+ALTER TABLE messages ADD COLUMN held_at {int};
+ALTER TABLE messages ADD COLUMN released_at {int}
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

@@ -60,7 +60,8 @@ export interface QuotaRequest {
   reservationId?: number;
 }
 
-export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'failed';
+/** held: not delivered while its credential is suspended, until staff release it (held-mail.ts). */
+export type RecipientState = 'queued' | 'deferred' | 'held' | 'delivered' | 'failed';
 export type MessageKind = 'message' | 'notice';
 
 export interface NewRecipient {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
+import { HeldMail } from './held-mail.js';
 import {
   CREDENTIAL_SELECT,
   CUSTOMER_SELECT,
@@ -50,10 +51,12 @@ export class StoreNotFound extends Error {
 export class Store {
   readonly delivery: DeliveryQueue;
   readonly history: CredentialHistory;
+  readonly heldMail: HeldMail;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
     this.history = new CredentialHistory(db);
+    this.heldMail = new HeldMail(db);
   }
 
   /**
@@ -136,6 +139,11 @@ export class Store {
 
   async findCredential(username: string): Promise<Credential | undefined> {
     const row = await this.db.get<CredentialRow>(`${CREDENTIAL_SELECT} WHERE k.username = ?`, [username]);
+    return row && toCredential(row);
+  }
+
+  async credentialById(id: number): Promise<Credential | undefined> {
+    const row = await this.db.get<CredentialRow>(`${CREDENTIAL_SELECT} WHERE k.id = ?`, [id]);
     return row && toCredential(row);
   }
 

@@ -5,10 +5,11 @@ import { noticeMessage, noticeSettings, pendingAsNoticed } from '../../dsn/notic
 import { wantsNotice } from '../../dsn/notice-policy.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
+import { staffActor, staffNote } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
-const STATES: RecipientState[] = ['queued', 'deferred', 'delivered', 'failed'];
+const STATES: RecipientState[] = ['queued', 'deferred', 'held', 'delivered', 'failed'];
 
 function messageJson(m: QueuedMessage) {
   return {
@@ -136,6 +137,21 @@ export function registerQueueCommands(program: Command): void {
         await store.delivery.deleteMessage(id, notice);
         if (options.json) return printJson({ id, deleted: true, notice: notice?.id ?? null });
         printLine(`message ${id} deleted${notice ? `; failure notice ${notice.id} queued to ${message.mailFrom}` : ''}`);
+      });
+    });
+
+  command(queue, 'release', 'deliver the mail held while a credential is suspended (the suspension itself stays)')
+    .requiredOption('--credential <username>', 'the suspended credential whose held mail goes out')
+    .option('--note <text>', 'why, for the credential\'s history')
+    .option('--actor <name>', 'who decides (default: the operating-system user)')
+    .action(async (options: CommonOptions & { credential: string; note?: string; actor?: string }) => {
+      const note = options.note === undefined ? null : staffNote(options.note);
+      const actor = staffActor(options.actor);
+      await withServices(options, async ({ accounts, suspensions }) => {
+        const credential = await accounts.credential(options.credential);
+        const released = await suspensions.releaseHeldMail(credential.id, { actor, note });
+        if (options.json) return printJson({ credential: credential.username, ...released });
+        printLine(`${released.messages} held message(s) of "${credential.username}" released (${released.recipients} recipient(s) due now)`);
       });
     });
 
