@@ -116,6 +116,7 @@ export class SuspensionService {
   /** Staff let a suspended credential's held mail go out without reinstating it; recorded in its history. */
   async releaseHeldMail(credentialId: number, input: EventInput = {}): Promise<HeldSummary> {
     const released = await this.store.heldMail.release(credentialId, this.clock.now());
+    if (released.messages === 0 && released.recipients === 0) return released;
     await this.record(credentialId, 'mail_released', { ...input, detail: { messages: released.messages, recipients: released.recipients, ...input.detail } });
     return released;
   }
