@@ -76,12 +76,15 @@ export class HeldMail {
     return this.db.transaction((tx) => releaseCredentialMail(tx, credentialId, now), { durable: true });
   }
 
-  /** What of a credential's mail is held now. */
+  /**
+   * What of a credential's mail is held now. A message counts from its suspension on, even while one of its
+   * recipients is still finishing a delivery that began before (held when it settles deferred).
+   */
   async summary(credentialId: number): Promise<HeldSummary> {
     const row = await this.db.get<{ messages: number; recipients: number }>(
-      `SELECT COUNT(DISTINCT r.message_id) AS messages, COUNT(*) AS recipients FROM recipients r
-       WHERE r.state = 'held' AND r.message_id IN (SELECT id FROM messages WHERE credential_id = ?)`,
-      [credentialId],
+      `SELECT (SELECT COUNT(*) FROM messages WHERE credential_id = ? AND held_at IS NOT NULL AND finished_at IS NULL) AS messages,
+         (SELECT COUNT(*) FROM recipients WHERE state = 'held' AND message_id IN (SELECT id FROM messages WHERE credential_id = ?)) AS recipients`,
+      [credentialId, credentialId],
     );
     return { messages: Number(row?.messages ?? 0), recipients: Number(row?.recipients ?? 0) };
   }

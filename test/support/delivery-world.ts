@@ -32,7 +32,7 @@ export interface DeliveryWorld {
   clock: ManualClock;
   sender: { username: string; password: string };
   receiver(address: string): ReceiverPeer;
-  /** Waits until no recipient is queued or deferred and due (the scheduler is idle for now). */
+  /** Waits until no recipient is queued or deferred and due (the scheduler is idle for now); held mail waits for staff. */
   settle(timeoutMs?: number): Promise<void>;
   advance(ms: number): Promise<void>;
   stop(): Promise<void>;
@@ -132,7 +132,7 @@ export async function startDeliveryWorld(options: {
         );
         const leased = await relay.relay.store.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM recipients WHERE lease_owner IS NOT NULL');
         const notices = await relay.relay.store.db.get<{ n: number }>(
-          'SELECT COUNT(*) AS n FROM messages WHERE delay_notice_sent = 0 AND delay_notice_at <= ? AND finished_at IS NULL',
+          'SELECT COUNT(*) AS n FROM messages WHERE delay_notice_sent = 0 AND delay_notice_at <= ? AND finished_at IS NULL AND held_at IS NULL',
           [clock.now()],
         );
         if (Number(due?.n) === 0 && Number(leased?.n) === 0 && Number(notices?.n) === 0) return;
