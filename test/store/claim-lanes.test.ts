@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { NewMessage } from '../../src/store/records.js';
 import { Store } from '../../src/store/store.js';
-import { createTestDatabase } from '../support/postgres.js';
+import { openTestStore } from '../support/test-store.js';
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 
@@ -37,15 +34,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let single: number;
 
     before(async () => {
-      if (kind === 'sqlite') {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-lanes-'));
-        store = await Store.open(`sqlite:${path.join(dir, 'relais.db')}`, T0);
-        cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-      } else {
-        const db = await createTestDatabase();
-        store = await Store.open(db.url, T0);
-        cleanup = () => db.drop();
-      }
+      ({ store, cleanup } = await openTestStore(kind, T0));
       const customer = await store.addCustomer('L', 'l@l.test', T0);
       bulk = (await store.addCredential(customer.id, 'bulk', 'x', T0)).id;
       single = (await store.addCredential(customer.id, 'single', 'x', T0)).id;

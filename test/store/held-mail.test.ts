@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NotSuspended, SuspensionService } from '../../src/reputation/suspensions.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import type { NewMessage } from '../../src/store/records.js';
 import { Store } from '../../src/store/store.js';
-import { createTestDatabase } from '../support/postgres.js';
+import { openTestStore } from '../support/test-store.js';
 
 /**
  * The store's side of a suspension, on both databases: what a suspended credential has queued is held (never
@@ -48,15 +45,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let other: number;
 
     before(async () => {
-      if (kind === 'sqlite') {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-held-'));
-        store = await Store.open(`sqlite:${path.join(dir, 'relais.db')}`, T0);
-        cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-      } else {
-        const db = await createTestDatabase();
-        store = await Store.open(db.url, T0);
-        cleanup = () => db.drop();
-      }
+      ({ store, cleanup } = await openTestStore(kind, T0));
       clock = new ManualClock(T0);
       suspensions = new SuspensionService(store, clock, { reinstatement: '50.00 EUR', blocklist_removal: '120.50 EUR' });
       const customer = await store.addCustomer('H', 'h@h.test', T0);
