@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import YAML from 'yaml';
-import { SENDER, startDeliveryWorld, type DeliveryWorld } from '../support/delivery-world.js';
+import { SENDER, startDeliveryWorld, writeCliConfig, type DeliveryWorld } from '../support/delivery-world.js';
 import { runCli } from '../support/relay-process.js';
 import { openAuthenticated, sendOn, sendWithNodemailer } from '../support/smtp-clients.js';
 
@@ -15,6 +12,7 @@ const RECEIVER = '127.0.91.21';
 // Long enough for a few CLI runs on a loaded machine to happen before either.
 const GIVE_UP = 25_000;
 const DELAY_NOTICE = 15_000;
+const FEES = { reinstatement: '50.00 EUR', blocklist_removal: '120.00 EUR' };
 
 interface HistoryRow {
   at: string;
@@ -48,19 +46,10 @@ for (const store of ['sqlite', 'postgres'] as const) {
         receivers: [{ address: RECEIVER, name: 'mx.held.test', behaviour: { rcpt: { code: 451, message: '4.2.2 Mailbox full' } } }],
         overrides: {
           queue: { retry_every: '2s', give_up_after: `${GIVE_UP / 1000}s`, delay_notice_after: `${DELAY_NOTICE / 1000}s` },
-          fees: { reinstatement: '50.00 EUR', blocklist_removal: '120.00 EUR' },
+          fees: FEES,
         },
       });
-      configFile = path.join(w.relay.dir, 'relais.yaml');
-      fs.writeFileSync(
-        configFile,
-        YAML.stringify({
-          hostname: 'relay.test',
-          data_dir: w.relay.dir,
-          store: { url: w.relay.config.store.url },
-          fees: { reinstatement: '50.00 EUR', blocklist_removal: '120.00 EUR' },
-        }),
-      );
+      configFile = writeCliConfig(w, { fees: FEES });
     });
     after(() => w.stop());
 
@@ -131,11 +120,12 @@ for (const store of ['sqlite', 'postgres'] as const) {
       await w.receiver(RECEIVER).waitFor(2);
     });
 
-    test('a blocklist suspension holds mail; reinstatement releases it and charges both fees', async () => {
+    test('a blocklist suspension holds mail; staff delete one, reinstatement releases the other and charges both fees', async () => {
       const rx = w.receiver(RECEIVER);
       const other = await w.relay.addSender(1000);
       rx.setBehaviour({ rcpt: { code: 451, message: '4.2.2 Mailbox full' } });
       const id = await submit(other, 'two@held.test');
+      const doomed = await submit(other, 'three@held.test');
       await w.settle();
       await relais('suspend', other.username, '--reason', 'blocklist', '--note', 'sender domain in dbl.test');
       rx.setBehaviour({ rcpt: undefined });
@@ -144,11 +134,20 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.equal(rx.messages.length, before);
       assert.deepEqual(await recipientStates(id), ['held']);
 
+      w.mailbox.clear();
+      await relais('queue', 'delete', doomed, '--notify', '--actor', 'carol', '--note', 'phishing');
+      const [notice] = await w.mailbox.waitFor(1);
+      assert.match(notice?.raw.toString() ?? '', /three@held\.test/);
+      const deleted = (await json<HistoryRow[]>('history', other.username)).find((e) => e.event === 'message_deleted');
+      assert.deepEqual([deleted?.actor, deleted?.note, deleted?.detail?.message], ['carol', 'phishing', doomed]);
+
       const done = await json<{ charges: { fee: string }[]; released: { messages: number } }>('reinstate', other.username, '--note', 'delisted after request');
       assert.deepEqual(done.charges.map((c) => c.fee), ['reinstatement', 'blocklist_removal']);
       assert.equal(done.released.messages, 1);
       const all = await rx.waitFor(before + 1);
       assert.deepEqual(all[all.length - 1]?.rcptTo.map((r) => r.address), ['two@held.test']);
+      await w.settle();
+      assert.equal(rx.messages.length, before + 1, 'the deleted message never goes out');
 
       const charges = await json<{ charges: { customer: string; credential: string; fee: string; amount: string }[]; totals: { currency: string; amount: string }[] }>('charges');
       assert.deepEqual(charges.charges.map((c) => [c.credential, c.fee, c.amount]), [

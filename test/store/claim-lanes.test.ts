@@ -1,30 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { NewMessage } from '../../src/store/records.js';
-import { Store } from '../../src/store/store.js';
-import { openTestStore } from '../support/test-store.js';
+import type { Store } from '../../src/store/store.js';
+import { openTestStore, testMessage } from '../support/test-store.js';
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 
-function message(id: string, credentialId: number | null, address: string, at: number): NewMessage {
-  return {
-    id,
-    credentialId,
-    kind: credentialId === null ? 'notice' : 'message',
-    mailFrom: credentialId === null ? '' : 'from@customer.test',
-    envid: null,
-    ret: null,
-    clientIp: '127.0.0.1',
-    body: Buffer.from(`Subject: ${id}\r\n\r\nbody\r\n`),
-    recipients: [{ address, domain: address.split('@')[1] as string, orcpt: null, notify: null }],
-    createdAt: at,
-    retryEvery: 900_000,
-    giveUpAt: at + 7 * 86_400_000,
-    delayNoticeAt: at + 3_600_000,
-    reservationId: null,
-    usageBucket: Math.floor(at / 60_000) * 60_000,
-  };
-}
+const message = (id: string, credentialId: number | null, address: string, at: number): NewMessage => testMessage(id, credentialId, [address], at);
 
 for (const kind of ['sqlite', 'postgres'] as const) {
   describe(`claims by lane (${kind})`, () => {

@@ -3,8 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { NotSuspended, SuspensionService } from '../../src/reputation/suspensions.js';
 import { ManualClock } from '../../src/shared/clock.js';
 import type { NewMessage } from '../../src/store/records.js';
-import { Store } from '../../src/store/store.js';
-import { openTestStore } from '../support/test-store.js';
+import type { Store } from '../../src/store/store.js';
+import { openTestStore, testMessage } from '../support/test-store.js';
 
 /**
  * The store's side of a suspension, on both databases: what a suspended credential has queued is held (never
@@ -15,25 +15,8 @@ const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-function message(id: string, credentialId: number | null, recipients: string[], at: number): NewMessage {
-  return {
-    id,
-    credentialId,
-    kind: credentialId === null ? 'notice' : 'message',
-    mailFrom: credentialId === null ? '' : 'from@customer.test',
-    envid: null,
-    ret: null,
-    clientIp: '127.0.0.1',
-    body: Buffer.from(`Subject: ${id}\r\n\r\nbody\r\n`),
-    recipients: recipients.map((address) => ({ address, domain: address.split('@')[1] as string, orcpt: null, notify: null })),
-    createdAt: at,
-    retryEvery: 15 * MINUTE,
-    giveUpAt: at + 2 * HOUR,
-    delayNoticeAt: at + HOUR,
-    reservationId: null,
-    usageBucket: Math.floor(at / MINUTE) * MINUTE,
-  };
-}
+const message = (id: string, credentialId: number | null, recipients: string[], at: number): NewMessage =>
+  testMessage(id, credentialId, recipients, at, { giveUpAfter: 2 * HOUR, delayNoticeAfter: HOUR });
 
 for (const kind of ['sqlite', 'postgres'] as const) {
   describe(`held mail of suspended credentials (${kind})`, () => {

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+import YAML from 'yaml';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { RelaisConfigInput } from '../../src/config/schema.js';
 import { ManualClock, type Clock } from '../../src/shared/clock.js';
@@ -152,6 +155,13 @@ export async function startDeliveryWorld(options: {
     },
   };
   return world;
+}
+
+/** A configuration file for `relais` commands run in their own process against this world's store. */
+export function writeCliConfig(w: DeliveryWorld, extra: Record<string, unknown> = {}): string {
+  const file = path.join(w.relay.dir, 'relais.yaml');
+  fs.writeFileSync(file, YAML.stringify({ hostname: 'relay.test', data_dir: w.relay.dir, store: { url: w.relay.config.store.url }, ...extra }));
+  return file;
 }
 
 export async function parseNotice(raw: Buffer): Promise<{ mail: ParsedMail; status: Record<string, string>[]; original: string }> {
