@@ -5,7 +5,7 @@ import { InputError } from '../accounts/validation.js';
  * Who a staff command is recorded as having been run by: `--actor NAME`, or the operating-system user running it,
  * which is who staff are on a shared administration host.
  */
-export function staffActor(given: string | undefined): string {
+export function actorName(given: string | undefined): string {
   if (given !== undefined) return checkText(given, '--actor', 100);
   try {
     return os.userInfo().username;

@@ -5,7 +5,7 @@ import { noticeMessage, noticeSettings, pendingAsNoticed } from '../../dsn/notic
 import { wantsNotice } from '../../dsn/notice-policy.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
-import { staffActor, staffNote } from '../actor.js';
+import { actorName, staffNote } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
@@ -115,7 +115,7 @@ export function registerQueueCommands(program: Command): void {
     .option('--actor <name>', 'who decides (default: the operating-system user)')
     .action(async (id: string, options: CommonOptions & { notify?: boolean; note?: string; actor?: string }) => {
       const note = options.note === undefined ? null : staffNote(options.note);
-      const actor = staffActor(options.actor);
+      const actor = actorName(options.actor);
       await withServices(options, async ({ store, clock, config, suspensions }) => {
         const message = await store.delivery.message(id);
         if (!message) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
@@ -155,7 +155,7 @@ export function registerQueueCommands(program: Command): void {
     .option('--actor <name>', 'who decides (default: the operating-system user)')
     .action(async (options: CommonOptions & { credential: string; note?: string; actor?: string }) => {
       const note = options.note === undefined ? null : staffNote(options.note);
-      const actor = staffActor(options.actor);
+      const actor = actorName(options.actor);
       await withServices(options, async ({ accounts, suspensions }) => {
         const credential = await accounts.credential(options.credential);
         const released = await suspensions.releaseHeldMail(credential.id, { actor, note });

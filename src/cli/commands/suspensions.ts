@@ -3,7 +3,7 @@ import { InputError, parseDay } from '../../accounts/validation.js';
 import { totalsByCurrency } from '../../reputation/fees.js';
 import { isSuspensionReason, liftedByStaff, SUSPENSION_REASONS } from '../../reputation/suspensions.js';
 import type { CredentialEvent } from '../../store/credential-history.js';
-import { staffActor, staffNote } from '../actor.js';
+import { actorName, staffNote } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printJson, printLine, printTable, when } from '../output.js';
 
@@ -44,7 +44,7 @@ export function registerSuspensionCommands(program: Command): void {
       if (reason === 'quota') throw new InputError('quota suspensions are automatic and lift by themselves as the window slides: give another --reason');
       if (!isSuspensionReason(reason)) throw new InputError(`--reason must be one of ${STAFF_REASONS.join(', ')}, not "${reason}"`);
       const note = staffNote(options.note);
-      const actor = staffActor(options.actor);
+      const actor = actorName(options.actor);
       await withServices(options, async ({ accounts, suspensions, store }) => {
         const credential = await accounts.credential(username);
         const event = await suspensions.suspend(credential.id, reason, { actor, note });
@@ -68,7 +68,7 @@ export function registerSuspensionCommands(program: Command): void {
     .action(async (username: string, options: StaffOptions & { refuse?: boolean; waiveFees?: boolean }) => {
       if (options.refuse && options.waiveFees) throw new InputError('--waive-fees is for a reinstatement, not a refusal: give one of them');
       const note = staffNote(options.note);
-      const actor = staffActor(options.actor);
+      const actor = actorName(options.actor);
       await withServices(options, async ({ accounts, suspensions }) => {
         const credential = await accounts.credential(username);
         if (options.refuse) {
