@@ -62,7 +62,7 @@ export async function openServices(
   const store = await Store.open(config.store.url, clock.now(), options);
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
-  const suspensions = new SuspensionService(store, clock);
+  const suspensions = new SuspensionService(store, clock, config.fees);
   const systemMail = new SystemMailer(store, clock, systemMailSettings(config));
   const dkim = new DkimKeys(store, clock, secretKeyPath(config));
   const complaints = new ComplaintService(

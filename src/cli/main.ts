@@ -14,6 +14,7 @@ import { registerQuotaCommands } from './commands/quota.js';
 import { registerSenderAuthCommands } from './commands/sender-auth.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerTokenCommands } from './commands/tokens.js';
+import { registerSuspensionCommands } from './commands/suspensions.js';
 
 const program = new Command('relais')
   .description('Relais: multi-tenant outbound SMTP relay')
@@ -40,6 +41,7 @@ registerDomainCommands(program);
 registerSenderAuthCommands(program);
 registerTokenCommands(program);
 registerComplaintCommands(program);
+registerSuspensionCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
+import { FEE_FORMAT_HINT, FEE_PATTERN } from '../reputation/fees.js';
 import { cipherListProblem, TLS_MIN_VERSIONS } from '../submission/tls-context.js';
 
 /**
@@ -49,6 +50,8 @@ function validEndpoint(value: string): boolean {
   const host = match[2] as string;
   return net.isIPv4(host) || (!/^[\d.]+$/.test(host) && HOSTNAME.test(host));
 }
+
+const fee = z.string().regex(FEE_PATTERN, FEE_FORMAT_HINT);
 
 const endpoint = z.string().refine(validEndpoint, 'expected "address:port" (a port up to 65535), for example "0.0.0.0:587" or "[::]:587"');
 function validDnsServer(value: string): boolean {
@@ -333,6 +336,13 @@ export const configSchema = z.strictObject({
       bounce_rate_window: duration('24h'),
       // How often at most one credential's rate is computed again after its deliveries.
       bounce_check_interval: duration('1m'),
+    })
+    .prefault({}),
+  // The price list of staff work, recorded as charges when staff reinstate a suspended credential (README: Fees).
+  fees: z
+    .strictObject({
+      reinstatement: fee.optional(),
+      blocklist_removal: fee.optional(),
     })
     .prefault({}),
   log: z

@@ -1,5 +1,8 @@
+import { InputError } from '../accounts/validation.js';
 import type { Clock } from '../shared/clock.js';
 import type { CredentialEvent } from '../store/credential-history.js';
+import type { HeldSummary } from '../store/held-mail.js';
+import { feesFor, type FeeLine, type FeeSchedule } from './fees.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -10,6 +13,20 @@ export const SUSPENSION_REASONS = ['quota', 'complaint', 'blocklist', 'bounces',
 export type SuspensionReason = (typeof SUSPENSION_REASONS)[number];
 
 export const isSuspensionReason = (value: string): value is SuspensionReason => (SUSPENSION_REASONS as readonly string[]).includes(value);
+
+/** Every reason but quota stops the credential's queued mail too and waits for staff. */
+export const liftedByStaff = (reason: SuspensionReason): boolean => reason !== 'quota';
+
+/** A reinstatement or refusal asked of a credential that has no suspension staff can lift: the caller's input. */
+export class NotSuspended extends InputError {}
+/** Another decider (a scan, another staff member) changed the suspension between reading and lifting it. */
+export class SuspensionChanged extends InputError {}
+
+export interface Reinstatement {
+  event: CredentialEvent;
+  charges: FeeLine[];
+  released: HeldSummary;
+}
 
 /** Who did it: a staff member's name, or this for what Relais decided by itself. */
 export const AUTOMATIC_ACTOR = 'relais';
@@ -28,6 +45,8 @@ export class SuspensionService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    /** Config `fees`: what a reinstatement is billed. */
+    private readonly fees: FeeSchedule = {},
   ) {}
 
   /**
@@ -49,7 +68,69 @@ export class SuspensionService {
         detail: input.detail ?? null,
       },
       { currentReason: null },
+      // Mail queued before the suspension is held with it (not delivered, not expired) until staff decide.
+      { mail: liftedByStaff(reason) ? 'hold' : undefined },
     );
+  }
+
+  /**
+   * Staff lift a suspension: sending works again, the held mail is released (due at once, its expiry moved on by
+   * the time held) and the fees that apply to the reason are recorded as charges, all in one transaction.
+   * `waiveFees` records the reinstatement without charges (a goodwill decision, written in its detail).
+   */
+  async reinstate(credentialId: number, input: EventInput & { waiveFees?: boolean } = {}): Promise<Reinstatement> {
+    const reason = await this.staffLiftedReason(credentialId);
+    const at = this.clock.now();
+    const actor = input.actor ?? AUTOMATIC_ACTOR;
+    const charges = input.waiveFees ? [] : feesFor(reason, this.fees);
+    const waived = input.waiveFees ? feesFor(reason, this.fees) : [];
+    const held = await this.store.heldMail.summary(credentialId);
+    const event = await this.store.history.setHold(
+      credentialId,
+      null,
+      {
+        credentialId,
+        at,
+        kind: 'reinstated',
+        reason,
+        actor,
+        note: input.note ?? null,
+        detail: { released_messages: held.messages, ...(waived.length ? { waived_fees: waived } : {}), ...input.detail },
+      },
+      { currentReason: reason },
+      {
+        mail: 'release',
+        events: charges.map((c) => ({ credentialId, at, kind: 'charge', reason, actor, note: input.note ?? null, detail: { ...c } })),
+      },
+    );
+    if (!event) throw new SuspensionChanged(`the suspension of this credential changed meanwhile: look at its history and try again`);
+    return { event, charges, released: held };
+  }
+
+  /** Staff refuse to lift a suspension: nothing changes but the history, which keeps the decision and why. */
+  async refuse(credentialId: number, input: EventInput = {}): Promise<CredentialEvent> {
+    const reason = await this.staffLiftedReason(credentialId);
+    return this.record(credentialId, 'reinstatement_refused', { ...input, reason });
+  }
+
+  /** Staff let a suspended credential's held mail go out without reinstating it; recorded in its history. */
+  async releaseHeldMail(credentialId: number, input: EventInput = {}): Promise<HeldSummary> {
+    const released = await this.store.heldMail.release(credentialId, this.clock.now());
+    if (released.messages === 0 && released.recipients === 0) return released;
+    await this.record(credentialId, 'mail_released', { ...input, detail: { messages: released.messages, recipients: released.recipients, ...input.detail } });
+    return released;
+  }
+
+  /** The reason of a suspension staff may lift now, or why there is none. */
+  private async staffLiftedReason(credentialId: number): Promise<SuspensionReason> {
+    const credential = await this.store.credentialById(credentialId);
+    if (!credential) throw new NotSuspended(`no credential with id ${credentialId}`);
+    const reason = credential.holdReason;
+    if (reason === null) throw new NotSuspended(`credential "${credential.username}" is not suspended: nothing to reinstate`);
+    if (!isSuspensionReason(reason) || !liftedByStaff(reason)) {
+      throw new NotSuspended(`credential "${credential.username}" is held for "${reason}", which lifts by itself, not by staff`);
+    }
+    return reason;
   }
 
   /** An event that does not change the hold: a complaint, a virus find, a listing of a sender domain, a charge. */

@@ -1,3 +1,4 @@
+import { holdCredentialMail, releaseCredentialMail } from './held-mail.js';
 import type { SqlDatabase, SqlRunner } from './sql.js';
 
 /**
@@ -17,6 +18,12 @@ export interface CredentialEvent {
 }
 
 export type NewCredentialEvent = Omit<CredentialEvent, 'id'>;
+
+/** What changes with a hold, in its transaction: more events (a reinstatement's charges), the credential's queued mail. */
+export interface HoldEffects {
+  events?: readonly NewCredentialEvent[];
+  mail?: 'hold' | 'release';
+}
 
 interface EventRow {
   id: number;
@@ -58,6 +65,7 @@ export class CredentialHistory {
     reason: string | null,
     event: NewCredentialEvent,
     onlyIf?: { currentReason: string | null },
+    also: HoldEffects = {},
   ): Promise<CredentialEvent | null> {
     return this.db.transaction(
       async (tx) => {
@@ -70,7 +78,11 @@ export class CredentialHistory {
           event.at,
           credentialId,
         ]);
-        return insertEvent(tx, event);
+        const recorded = await insertEvent(tx, event);
+        for (const extra of also.events ?? []) await insertEvent(tx, extra);
+        if (also.mail === 'hold') await holdCredentialMail(tx, credentialId, event.at);
+        if (also.mail === 'release') await releaseCredentialMail(tx, credentialId, event.at);
+        return recorded;
       },
       { durable: true },
     );

@@ -13,11 +13,14 @@ import { QUEUE_SHAPE_BUCKETS_MINUTES } from './delivery-records.js';
 import type { NewMessage } from './records.js';
 import type { Dialect, SqlDatabase, SqlRunner, SqlValue } from './sql.js';
 import { countOutcomes, type SettledRow } from './bounce-rates.js';
+import { HELD_BY_SUSPENSION, holdMessages } from './held-mail.js';
 import { insertMessage } from './insert-message.js';
 
 const PENDING = "('queued', 'deferred')";
 /** The other states of RecipientState: NOT IN these is PENDING in a form no index is chosen for. */
-const FINAL = "('delivered', 'failed')";
+const FINAL = "('delivered', 'failed', 'held')";
+/** Not final yet: due for delivery, or held while its credential is suspended. */
+const UNFINISHED = "('queued', 'deferred', 'held')";
 
 /**
  * The due recipients a claim takes, oldest due first, through the partial index recipients_pending_due walked in
@@ -96,9 +99,16 @@ export class DeliveryQueue {
         );
         const ids = [...new Set(rows.map((r) => r.message_id))];
         const credentials = ids.length
-          ? await tx.all<{ id: string; credential_id: number | null }>(`SELECT id, credential_id FROM messages WHERE id IN (${ids.map(() => '?').join(', ')})`, ids)
+          ? await tx.all<{ id: string; credential_id: number | null; held: number }>(
+              `SELECT m.id, m.credential_id, CASE WHEN ${HELD_BY_SUSPENSION} THEN 1 ELSE 0 END AS held
+               FROM messages m LEFT JOIN credentials k ON k.id = m.credential_id WHERE m.id IN (${ids.map(() => '?').join(', ')})`,
+              ids,
+            )
           : [];
-        return { rows, credentials };
+        // Mail of a credential suspended after it passed MAIL FROM: held here rather than delivered (see held-mail.ts).
+        const held = credentials.filter((c) => Number(c.held) === 1).map((c) => c.id);
+        if (held.length) await holdMessages(tx, held, now, owner);
+        return { rows: held.length ? rows.filter((r) => !held.includes(r.message_id)) : rows, credentials };
       },
       { durable: false },
     );
@@ -271,6 +281,7 @@ export class DeliveryQueue {
     }
   }
 
+  /** Recipients not final yet, held ones included: a failure notice on deletion names them too. */
   async pendingRecipients(messageId: string): Promise<PendingRecipient[]> {
     const rows = await this.db.all<{
       id: number;
@@ -283,7 +294,7 @@ export class DeliveryQueue {
       last_attempt_at: number | null;
     }>(
       `SELECT id, address, orcpt, notify, status, last_reply, remote_mta, last_attempt_at FROM recipients
-       WHERE message_id = ? AND state IN ${PENDING} ORDER BY id`,
+       WHERE message_id = ? AND state IN ${UNFINISHED} ORDER BY id`,
       [messageId],
     );
     return rows.map((r) => ({
@@ -298,10 +309,10 @@ export class DeliveryQueue {
     }));
   }
 
-  /** Messages whose delay notice is due: old enough, not finished, not already told, with a sender to tell. */
+  /** Messages whose delay notice is due: old enough, not finished, not held (its clock is stopped), not already told. */
   async dueDelayNotices(now: number, limit: number): Promise<string[]> {
     const rows = await this.db.all<{ id: string }>(
-      `SELECT id FROM messages WHERE delay_notice_sent = 0 AND delay_notice_at <= ? AND finished_at IS NULL ORDER BY delay_notice_at LIMIT ?`,
+      `SELECT id FROM messages WHERE delay_notice_sent = 0 AND delay_notice_at <= ? AND finished_at IS NULL AND held_at IS NULL ORDER BY delay_notice_at LIMIT ?`,
       [now, limit],
     );
     return rows.map((r) => r.id);
@@ -481,7 +492,7 @@ async function markFinished(tx: SqlRunner, messageId: string, now: number): Prom
   // which otherwise would walk every delivered message still within the log's retention on each pass.
   await tx.run(
     `UPDATE messages SET finished_at = ?, delay_notice_sent = 1 WHERE id = ? AND finished_at IS NULL
-     AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ? AND state IN ${PENDING})`,
+     AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ? AND state IN ${UNFINISHED})`,
     [now, messageId, messageId],
   );
 }

@@ -195,6 +195,16 @@ CREATE INDEX credential_events_by_at ON credential_events(at)
 `,
   },
   {
+    version: 6,
+    name: 'reputation: mail held while its credential is suspended (held state of recipients, hold and release times)',
+    // held_at: since when the message's mail is held (its give-up and delay-notice clocks are stopped); released_at:
+    // when staff last released it, so a suspension still running does not take it back.
+    sql: `
+ALTER TABLE messages ADD COLUMN held_at {int};
+ALTER TABLE messages ADD COLUMN released_at {int}
+`,
+  },
+  {
     version: 7,
     name: 'blocklists: outbound address listings and their history, sender domains per credential, credential pool pinning',
     // One row per (address or domain, zone) holds the current answer; the state changes by a conditional UPDATE,

@@ -60,7 +60,8 @@ export interface QuotaRequest {
   reservationId?: number;
 }
 
-export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'failed';
+/** held: not delivered while its credential is suspended, until staff release it (held-mail.ts). */
+export type RecipientState = 'queued' | 'deferred' | 'held' | 'delivered' | 'failed';
 /** 'system': mail Relais writes itself (operator alerts); like a notice it never gets a notice of its own. */
 export type MessageKind = 'message' | 'notice' | 'system';
 

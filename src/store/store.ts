@@ -7,6 +7,7 @@ import { BounceRates } from './bounce-rates.js';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import { DkimKeyStore } from './dkim-keys.js';
+import { HeldMail } from './held-mail.js';
 import {
   CREDENTIAL_SELECT,
   CUSTOMER_SELECT,
@@ -60,6 +61,7 @@ export class Store {
   readonly complaints: ComplaintRecords;
   readonly tokens: ApiTokens;
   readonly bounces: BounceRates;
+  readonly heldMail: HeldMail;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
@@ -69,6 +71,7 @@ export class Store {
     this.complaints = new ComplaintRecords(db);
     this.tokens = new ApiTokens(db);
     this.bounces = new BounceRates(db);
+    this.heldMail = new HeldMail(db);
   }
 
   /**
@@ -151,6 +154,11 @@ export class Store {
 
   async findCredential(username: string): Promise<Credential | undefined> {
     const row = await this.db.get<CredentialRow>(`${CREDENTIAL_SELECT} WHERE k.username = ?`, [username]);
+    return row && toCredential(row);
+  }
+
+  async credentialById(id: number): Promise<Credential | undefined> {
+    const row = await this.db.get<CredentialRow>(`${CREDENTIAL_SELECT} WHERE k.id = ?`, [id]);
     return row && toCredential(row);
   }
 

@@ -8,7 +8,7 @@ import { fromHeaderDomains, senderDomain } from '../reputation/sender-domains.js
 import type { SuspensionService } from '../reputation/suspensions.js';
 import type { Clock } from '../shared/clock.js';
 import { addressLiteral, nonPublicRange } from '../shared/private-address.js';
-import { describeWindow, formatUtcMinute } from '../shared/time-format.js';
+import { describeWindow, formatUtcDateTime, formatUtcMinute } from '../shared/time-format.js';
 import type { MailArgs, RcptArgs } from './envelope-parser.js';
 import { addTraceHeaders, headerValue, messageIdOf } from './message-headers.js';
 import type { AcceptedEnvelope, AuthenticatedUser, ClientInfo, Decision, QueuedAs, SubmissionPolicy, TransactionTicket } from './policy.js';
@@ -62,8 +62,10 @@ export class RelayPolicy implements SubmissionPolicy {
       // Re-read each transaction: staff may disable or hold a credential while its sessions are open.
       const credential = await this.deps.accounts.credential(user.username);
       if (!credential.enabled) return { ok: false, reply: REPLY.custom(550, '5.7.1', 'This credential is disabled; contact your provider') };
-      if (credential.holdReason) {
-        return { ok: false, reply: REPLY.custom(550, '5.7.1', `Sending is suspended for this credential (${credential.holdReason}); contact your provider`) };
+      // A quota hold is told at RCPT with its own 451 and the time it frees; every other suspension waits for staff.
+      if (credential.holdReason && credential.holdReason !== 'quota') {
+        const since = credential.holdSince === null ? '' : ` since ${formatUtcDateTime(credential.holdSince)}`;
+        return { ok: false, reply: REPLY.custom(550, '5.7.1', `Sending suspended for this account (${credential.holdReason}${since}); contact support`) };
       }
       return ok(undefined);
     } catch (error) {

@@ -41,7 +41,6 @@ describe('the CLI prints stored text with control characters escaped', () => {
       const now = Date.now();
       const customer = await store.addCustomer(hostile.customer, hostile.email, now);
       const credential = await store.addCredential(customer.id, hostile.username, 'not-a-real-hash', now);
-      await store.setCredentialHold(credential.id, hostile.hold, now);
       id = newQueueId(now);
       await store.enqueue([
         {
@@ -86,6 +85,8 @@ describe('the CLI prints stored text with control characters escaped', () => {
         now,
         'test-node/1',
       );
+      // Held after its mail was tried: a held credential's mail is not claimed any more (it is held with it).
+      await store.setCredentialHold(credential.id, hostile.hold, now);
       await store.delivery.avoidIp({ sourceIp: '127.0.0.11', destination: 'x.test', until: now + 3_600_000, reason: hostile.avoidReason });
     } finally {
       await services.close();

@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import YAML from 'yaml';
-import { SENDER, parseNotice, startDeliveryWorld, type DeliveryWorld } from '../support/delivery-world.js';
+import { SENDER, parseNotice, startDeliveryWorld, writeCliConfig, type DeliveryWorld } from '../support/delivery-world.js';
 import { runCli } from '../support/relay-process.js';
 import { sendWithNodemailer } from '../support/smtp-clients.js';
 
@@ -27,16 +24,7 @@ describe('queue and IP commands', () => {
       },
       receivers: [{ address: '127.0.0.21', name: 'mx.hold.test', behaviour: { rcpt: { code: 451, message: '4.2.2 Mailbox full' } } }],
     });
-    configFile = path.join(w.relay.dir, 'relais.yaml');
-    fs.writeFileSync(
-      configFile,
-      YAML.stringify({
-        hostname: 'relay.test',
-        data_dir: w.relay.dir,
-        store: { url: w.relay.config.store.url },
-        outbound: { ips: w.relay.config.outbound.ips },
-      }),
-    );
+    configFile = writeCliConfig(w, { outbound: { ips: w.relay.config.outbound.ips } });
   });
   after(() => w.stop());
 

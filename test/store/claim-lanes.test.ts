@@ -1,33 +1,12 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { NewMessage } from '../../src/store/records.js';
-import { Store } from '../../src/store/store.js';
-import { createTestDatabase } from '../support/postgres.js';
+import type { Store } from '../../src/store/store.js';
+import { openTestStore, testMessage } from '../support/test-store.js';
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 
-function message(id: string, credentialId: number | null, address: string, at: number): NewMessage {
-  return {
-    id,
-    credentialId,
-    kind: credentialId === null ? 'notice' : 'message',
-    mailFrom: credentialId === null ? '' : 'from@customer.test',
-    envid: null,
-    ret: null,
-    clientIp: '127.0.0.1',
-    body: Buffer.from(`Subject: ${id}\r\n\r\nbody\r\n`),
-    recipients: [{ address, domain: address.split('@')[1] as string, orcpt: null, notify: null }],
-    createdAt: at,
-    retryEvery: 900_000,
-    giveUpAt: at + 7 * 86_400_000,
-    delayNoticeAt: at + 3_600_000,
-    reservationId: null,
-    usageBucket: Math.floor(at / 60_000) * 60_000,
-  };
-}
+const message = (id: string, credentialId: number | null, address: string, at: number): NewMessage => testMessage(id, credentialId, [address], at);
 
 for (const kind of ['sqlite', 'postgres'] as const) {
   describe(`claims by lane (${kind})`, () => {
@@ -37,15 +16,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let single: number;
 
     before(async () => {
-      if (kind === 'sqlite') {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-lanes-'));
-        store = await Store.open(`sqlite:${path.join(dir, 'relais.db')}`, T0);
-        cleanup = async () => fs.rmSync(dir, { recursive: true, force: true });
-      } else {
-        const db = await createTestDatabase();
-        store = await Store.open(db.url, T0);
-        cleanup = () => db.drop();
-      }
+      ({ store, cleanup } = await openTestStore(kind, T0));
       const customer = await store.addCustomer('L', 'l@l.test', T0);
       bulk = (await store.addCredential(customer.id, 'bulk', 'x', T0)).id;
       single = (await store.addCredential(customer.id, 'single', 'x', T0)).id;

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+import YAML from 'yaml';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { RelaisConfigInput } from '../../src/config/schema.js';
 import { ManualClock, type Clock } from '../../src/shared/clock.js';
@@ -32,7 +35,7 @@ export interface DeliveryWorld {
   clock: ManualClock;
   sender: { username: string; password: string };
   receiver(address: string): ReceiverPeer;
-  /** Waits until no recipient is queued or deferred and due (the scheduler is idle for now). */
+  /** Waits until no recipient is queued or deferred and due (the scheduler is idle for now); held mail waits for staff. */
   settle(timeoutMs?: number): Promise<void>;
   advance(ms: number): Promise<void>;
   stop(): Promise<void>;
@@ -134,7 +137,7 @@ export async function startDeliveryWorld(options: {
         );
         const leased = await relay.relay.store.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM recipients WHERE lease_owner IS NOT NULL');
         const notices = await relay.relay.store.db.get<{ n: number }>(
-          'SELECT COUNT(*) AS n FROM messages WHERE delay_notice_sent = 0 AND delay_notice_at <= ? AND finished_at IS NULL',
+          'SELECT COUNT(*) AS n FROM messages WHERE delay_notice_sent = 0 AND delay_notice_at <= ? AND finished_at IS NULL AND held_at IS NULL',
           [clock.now()],
         );
         if (Number(due?.n) === 0 && Number(leased?.n) === 0 && Number(notices?.n) === 0) return;
@@ -154,6 +157,13 @@ export async function startDeliveryWorld(options: {
     },
   };
   return world;
+}
+
+/** A configuration file for `relais` commands run in their own process against this world's store. */
+export function writeCliConfig(w: DeliveryWorld, extra: Record<string, unknown> = {}): string {
+  const file = path.join(w.relay.dir, 'relais.yaml');
+  fs.writeFileSync(file, YAML.stringify({ hostname: 'relay.test', data_dir: w.relay.dir, store: { url: w.relay.config.store.url }, ...extra }));
+  return file;
 }
 
 export async function parseNotice(raw: Buffer): Promise<{ mail: ParsedMail; status: Record<string, string>[]; original: string }> {

@@ -5,10 +5,11 @@ import { noticeMessage, noticeSettings, pendingAsNoticed } from '../../dsn/notic
 import { wantsNotice } from '../../dsn/notice-policy.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
+import { actorName, staffNote } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
-const STATES: RecipientState[] = ['queued', 'deferred', 'delivered', 'failed'];
+const STATES: RecipientState[] = ['queued', 'deferred', 'held', 'delivered', 'failed'];
 
 function messageJson(m: QueuedMessage) {
   return {
@@ -112,8 +113,12 @@ export function registerQueueCommands(program: Command): void {
 
   command(queue, 'delete <id>', 'delete a message from the queue; with --notify, its sender gets a failure notice first')
     .option('--notify', 'tell the sender that the pending recipients will not be delivered')
-    .action(async (id: string, options: CommonOptions & { notify?: boolean }) => {
-      await withServices(options, async ({ store, clock, config }) => {
+    .option('--note <text>', "why, for the history of the message's credential")
+    .option('--actor <name>', 'who decides (default: the operating-system user)')
+    .action(async (id: string, options: CommonOptions & { notify?: boolean; note?: string; actor?: string }) => {
+      const note = options.note === undefined ? null : staffNote(options.note);
+      const actor = actorName(options.actor);
+      await withServices(options, async ({ store, clock, config, suspensions }) => {
         const message = await store.delivery.message(id);
         if (!message) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
         const now = clock.now();
@@ -135,9 +140,29 @@ export function registerQueueCommands(program: Command): void {
             );
           }
         }
-        await store.delivery.deleteMessage(id, notice);
+        const pending = (await store.delivery.pendingRecipients(id)).length;
+        const deleted = await store.delivery.deleteMessage(id, notice);
+        // A customer's mail deleted by staff (held mail of a suspension, most often) is part of its credential's history.
+        if (deleted && message.credentialId !== null) {
+          await suspensions.record(message.credentialId, 'message_deleted', { actor, note, detail: { message: id, pending_recipients: pending, notice: notice?.id ?? null } });
+        }
         if (options.json) return printJson({ id, deleted: true, notice: notice?.id ?? null });
         printLine(`message ${id} deleted${notice ? `; failure notice ${notice.id} queued to ${message.mailFrom}` : ''}`);
+      });
+    });
+
+  command(queue, 'release', 'deliver the mail held while a credential is suspended (the suspension itself stays)')
+    .requiredOption('--credential <username>', 'the suspended credential whose held mail goes out')
+    .option('--note <text>', 'why, for the credential\'s history')
+    .option('--actor <name>', 'who decides (default: the operating-system user)')
+    .action(async (options: CommonOptions & { credential: string; note?: string; actor?: string }) => {
+      const note = options.note === undefined ? null : staffNote(options.note);
+      const actor = actorName(options.actor);
+      await withServices(options, async ({ accounts, suspensions }) => {
+        const credential = await accounts.credential(options.credential);
+        const released = await suspensions.releaseHeldMail(credential.id, { actor, note });
+        if (options.json) return printJson({ credential: credential.username, ...released });
+        printLine(`${released.messages} held message(s) of "${credential.username}" released (${released.recipients} recipient(s) due now)`);
       });
     });
 
