@@ -121,7 +121,7 @@ describe('relais CLI', () => {
       [['plan', 'add', '--credential', 'dupont', '--quota', '10', '--until', '2020-01-01'], /in the past/],
       [['usage', 'ghost'], /no credential with username "ghost"/],
       [['queue', 'show', 'NOSUCHID'], /no message with id "NOSUCHID"/],
-      [['queue', 'list', '--state', 'lost'], /--state must be one of queued, deferred, delivered, failed/],
+      [['queue', 'list', '--state', 'lost'], /--state must be one of queued, deferred, held, delivered, failed/],
     ];
     for (const [args, message] of cases) {
       const out = await relais(...args);

@@ -46,7 +46,7 @@ test('kill -9 during delivery: every message is delivered after restart', { time
       }
     }
   });
-  while (receiver.messages.length < 40) await new Promise((r) => setTimeout(r, 5));
+  await waitForDeliveries(receiver, 40);
   await relay.kill('SIGKILL');
   killed = true;
   await Promise.allSettled(workers);
@@ -118,7 +118,7 @@ test('kill -9 during delivery with the default lease: everything accepted is del
       }
     }
   });
-  while (receiver.messages.length < 12) await new Promise((r) => setTimeout(r, 5));
+  await waitForDeliveries(receiver, 12);
   await relay.kill('SIGKILL');
   killed = true;
   await Promise.allSettled(workers);
@@ -155,3 +155,12 @@ test('kill -9 during delivery with the default lease: everything accepted is del
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Until the receiver has `count` messages; a relay that stopped delivering fails the test instead of hanging the file. */
+async function waitForDeliveries(receiver: { messages: readonly unknown[] }, count: number, withinMs = 60_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (receiver.messages.length < count) {
+    if (Date.now() > deadline) throw new Error(`only ${receiver.messages.length} of ${count} messages delivered within ${withinMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
