@@ -89,25 +89,22 @@ export class CredentialHistory {
   }
 
   /** Oldest first; `since` and `kinds` narrow it (charges since a date, complaints only). */
-  async list(credentialId: number, options: { since?: number; kinds?: string[] } = {}): Promise<CredentialEvent[]> {
-    const where = ['credential_id = ?'];
-    const params: (string | number)[] = [credentialId];
-    if (options.since !== undefined) {
-      where.push('at >= ?');
-      params.push(options.since);
-    }
-    if (options.kinds?.length) {
-      where.push(`kind IN (${options.kinds.map(() => '?').join(', ')})`);
-      params.push(...options.kinds);
-    }
-    const rows = await this.db.all<EventRow>(`SELECT * FROM credential_events WHERE ${where.join(' AND ')} ORDER BY at, id`, params);
-    return rows.map(toEvent);
+  list(credentialId: number, options: { since?: number; kinds?: string[] } = {}): Promise<CredentialEvent[]> {
+    return this.select(credentialId, options);
   }
 
   /** Every credential's events of some kinds (charges of every customer), oldest first. */
-  async listAll(options: { since?: number; kinds?: string[] } = {}): Promise<CredentialEvent[]> {
+  listAll(options: { since?: number; kinds?: string[] } = {}): Promise<CredentialEvent[]> {
+    return this.select(null, options);
+  }
+
+  private async select(credentialId: number | null, options: { since?: number; kinds?: string[] }): Promise<CredentialEvent[]> {
     const where = ['1 = 1'];
     const params: (string | number)[] = [];
+    if (credentialId !== null) {
+      where.push('credential_id = ?');
+      params.push(credentialId);
+    }
     if (options.since !== undefined) {
       where.push('at >= ?');
       params.push(options.since);
