@@ -8,7 +8,8 @@ import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
 import { QuotaService } from './quota/quota-service.js';
-import { SystemMailer, systemMailSettings } from './queue/system-mail.js';
+import { ownMailSettings } from './queue/own-mail.js';
+import { SystemMailer } from './queue/system-mail.js';
 import { BlocklistSchedule, type Round } from './reputation/blocklist-schedule.js';
 import { ComplaintService } from './reputation/complaints.js';
 import { DnsblLookup } from './reputation/dnsbl-lookup.js';
@@ -63,7 +64,7 @@ export async function openServices(
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   const suspensions = new SuspensionService(store, clock, config.fees);
-  const systemMail = new SystemMailer(store, clock, systemMailSettings(config));
+  const systemMail = new SystemMailer(store, clock, ownMailSettings(config));
   const dkim = new DkimKeys(store, clock, secretKeyPath(config));
   const complaints = new ComplaintService(
     store,

@@ -1,6 +1,7 @@
 import type { RelaisConfig } from '../config/schema.js';
 import type { NoticeRecipient } from '../dsn/delivery-report.js';
-import { noticeMessage, noticeSettings, pendingAsNoticed, type NoticeSettings } from '../dsn/notice-builder.js';
+import { noticeMessage, pendingAsNoticed } from '../dsn/notice-builder.js';
+import { ownMailSettings, type OwnMailSettings } from '../queue/own-mail.js';
 import { wantsNotice } from '../dsn/notice-policy.js';
 import type { Logger } from '../log/logger.js';
 import { nextState } from '../queue/retry-schedule.js';
@@ -30,7 +31,7 @@ export class DeliveryService {
   readonly restrictions: PoolRestrictions;
   private readonly connections: ConnectionPool;
   private readonly deps: JobDeps;
-  private readonly notices: NoticeSettings;
+  private readonly notices: OwnMailSettings;
   private lastAvoidanceSync = 0;
   private lastPurge = 0;
   private readonly settles: SettleBatcher;
@@ -71,7 +72,7 @@ export class DeliveryService {
       tlsPolicyFor: (domain) => tlsPolicies.get(domain) ?? o.tls,
       now: () => clock.now(),
     };
-    this.notices = noticeSettings(config);
+    this.notices = ownMailSettings(config);
     this.settles = new SettleBatcher(store, clock);
   }
 

@@ -1,24 +1,8 @@
 import { newQueueId } from '../queue/queue-id.js';
-import type { RelaisConfig } from '../config/schema.js';
+import { ownMessage, type OwnMailSettings } from '../queue/own-mail.js';
 import type { DeliveryMessage, PendingRecipient } from '../store/delivery-records.js';
 import type { NewMessage } from '../store/records.js';
 import { buildDeliveryReport, type NoticeKind, type NoticeRecipient } from './delivery-report.js';
-
-export interface NoticeSettings {
-  hostname: string;
-  retryEvery: number;
-  giveUpAfter: number;
-  delayNoticeAfter: number;
-}
-
-export function noticeSettings(config: RelaisConfig): NoticeSettings {
-  return {
-    hostname: config.hostname,
-    retryEvery: config.queue.retry_every,
-    giveUpAfter: config.queue.give_up_after,
-    delayNoticeAfter: config.queue.delay_notice_after,
-  };
-}
 
 /** Recipients still pending, as a notice lists them: their last reply, or what the caller says instead. */
 export function pendingAsNoticed(pending: readonly PendingRecipient[], override?: { status: string; diagnostic(r: PendingRecipient): string }): NoticeRecipient[] {
@@ -41,7 +25,7 @@ export function noticeMessage(
   original: DeliveryMessage,
   originalBody: Buffer,
   recipients: NoticeRecipient[],
-  settings: NoticeSettings,
+  settings: OwnMailSettings,
   now: number,
 ): NewMessage {
   const body = buildDeliveryReport({
@@ -57,24 +41,5 @@ export function noticeMessage(
     original: originalBody,
     now,
   });
-  const at = original.mailFrom.lastIndexOf('@');
-  return {
-    id: newQueueId(now),
-    credentialId: null,
-    onBehalfOf: original.credentialId,
-    kind: 'notice',
-    mailFrom: '',
-    envid: null,
-    ret: null,
-    clientIp: null,
-    body,
-    recipients: [{ address: original.mailFrom, domain: original.mailFrom.slice(at + 1).toLowerCase(), orcpt: null, notify: 'NEVER' }],
-    createdAt: now,
-    retryEvery: settings.retryEvery,
-    giveUpAt: now + settings.giveUpAfter,
-    // Notices get no notices: the delay scan only marks this one as done when it comes due.
-    delayNoticeAt: now + settings.delayNoticeAfter,
-    reservationId: null,
-    usageBucket: 0,
-  };
+  return ownMessage({ id: newQueueId(now), kind: 'notice', mailFrom: '', to: [original.mailFrom], body, onBehalfOf: original.credentialId }, settings, now);
 }

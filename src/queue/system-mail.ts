@@ -1,4 +1,4 @@
-import type { RelaisConfig } from '../config/schema.js';
+import { ownMessage, type OwnMailSettings } from './own-mail.js';
 import type { Clock } from '../shared/clock.js';
 import type { NewMessage } from '../store/records.js';
 import type { Store } from '../store/store.js';
@@ -12,16 +12,6 @@ export interface SystemMail {
   text: string;
 }
 
-export interface SystemMailSettings {
-  hostname: string;
-  retryEvery: number;
-  giveUpAfter: number;
-  delayNoticeAfter: number;
-}
-
-export function systemMailSettings(config: RelaisConfig): SystemMailSettings {
-  return { hostname: config.hostname, retryEvery: config.queue.retry_every, giveUpAfter: config.queue.give_up_after, delayNoticeAfter: config.queue.delay_notice_after };
-}
 
 /** Keeps a header value on one line: stored text (zone answers, notes) must not add headers of its own. */
 function headerText(value: string): string {
@@ -43,7 +33,7 @@ function headerText(value: string): string {
 }
 
 /** The message as it goes on the wire: CRLF, base64 body (any text, any line length), Message-ID of its own. */
-export function systemMailBody(mail: SystemMail, id: string, settings: SystemMailSettings, now: number): Buffer {
+export function systemMailBody(mail: SystemMail, id: string, settings: OwnMailSettings, now: number): Buffer {
   const from = `postmaster@${settings.hostname}`;
   const body = Buffer.from(mail.text.replace(/\r?\n/g, '\r\n'), 'utf8').toString('base64').replace(/.{76}/g, '$&\r\n');
   const head = [
@@ -65,25 +55,9 @@ export function systemMailBody(mail: SystemMail, id: string, settings: SystemMai
  * 'system': its own delay or failure never produces a notice (no loops), and it may leave from a blocklisted
  * address when no other is left, since the alert saying so must reach the operator.
  */
-export function systemMessage(mail: SystemMail, settings: SystemMailSettings, now: number): NewMessage {
+export function systemMessage(mail: SystemMail, settings: OwnMailSettings, now: number): NewMessage {
   const id = newQueueId(now);
-  return {
-    id,
-    credentialId: null,
-    kind: 'system',
-    mailFrom: `postmaster@${settings.hostname}`,
-    envid: null,
-    ret: null,
-    clientIp: null,
-    body: systemMailBody(mail, id, settings, now),
-    recipients: mail.to.map((address) => ({ address, domain: address.slice(address.lastIndexOf('@') + 1).toLowerCase(), orcpt: null, notify: 'NEVER' })),
-    createdAt: now,
-    retryEvery: settings.retryEvery,
-    giveUpAt: now + settings.giveUpAfter,
-    delayNoticeAt: now + settings.delayNoticeAfter,
-    reservationId: null,
-    usageBucket: 0,
-  };
+  return ownMessage({ id, kind: 'system', mailFrom: `postmaster@${settings.hostname}`, to: mail.to, body: systemMailBody(mail, id, settings, now) }, settings, now);
 }
 
 /** Queues system mail through Relais's own queue, so it is delivered (and retried) like any other message. */
@@ -91,7 +65,7 @@ export class SystemMailer {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    private readonly settings: SystemMailSettings,
+    private readonly settings: OwnMailSettings,
   ) {}
 
   /** Returns the queue id; the caller decides whether a failure to queue is worth more than a log line. */

@@ -7,6 +7,7 @@ import { NOTICES_SQL, OUTCOMES_SQL } from '../../src/store/bounce-rates.js';
 import type { NewMessage } from '../../src/store/records.js';
 import { Store } from '../../src/store/store.js';
 import { createTestDatabase } from '../support/postgres.js';
+import { testMessage } from '../support/test-store.js';
 
 /**
  * The outcome counts behind the bounce rate, on both databases: counted in the settle transaction, once per
@@ -16,24 +17,7 @@ const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 const MINUTE = 60_000;
 
 function message(id: string, credentialId: number | null, recipients: string[], onBehalfOf: number | null = null, at = T0): NewMessage {
-  return {
-    id,
-    credentialId,
-    kind: credentialId === null ? 'notice' : 'message',
-    mailFrom: credentialId === null ? '' : 'from@customer.test',
-    envid: null,
-    ret: null,
-    clientIp: null,
-    body: Buffer.from('Subject: x\r\n\r\nbody\r\n'),
-    recipients: recipients.map((address) => ({ address, domain: address.split('@')[1] as string, orcpt: null, notify: null })),
-    createdAt: at,
-    retryEvery: 15 * MINUTE,
-    giveUpAt: at + 7 * 1440 * MINUTE,
-    delayNoticeAt: at + 60 * MINUTE,
-    reservationId: null,
-    usageBucket: Math.floor(at / MINUTE) * MINUTE,
-    onBehalfOf,
-  };
+  return { ...testMessage(id, credentialId, recipients, at), onBehalfOf };
 }
 
 const update = (id: number, state: 'delivered' | 'deferred' | 'failed', at: number) => ({

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { QueuedMessage, RecipientState } from '../../store/records.js';
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from '../../store/delivery-records.js';
-import { noticeMessage, noticeSettings, pendingAsNoticed } from '../../dsn/notice-builder.js';
+import { noticeMessage, pendingAsNoticed } from '../../dsn/notice-builder.js';
+import { ownMailSettings } from '../../queue/own-mail.js';
 import { wantsNotice } from '../../dsn/notice-policy.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
@@ -135,7 +136,7 @@ export function registerQueueCommands(program: Command): void {
                 status: '5.3.0',
                 diagnostic: (r) => `deleted from the queue by the operator${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
               }),
-              noticeSettings(config),
+              ownMailSettings(config),
               now,
             );
           }
