@@ -32,6 +32,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     );
     const npm = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { ...process.env, RELAIS_CONFIG: configFile }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
+    let closed = false;
+    npm.on('close', () => (closed = true));
     npm.stdout.on('data', (d: Buffer) => (output += d.toString()));
     npm.stderr.on('data', (d: Buffer) => (output += d.toString()));
     try {
@@ -52,6 +54,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const stopDeadline = Date.now() + 20_000;
       while (await listening(port)) {
         assert.ok(Date.now() < stopDeadline, `the relay still listens after npm got ${signal}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // The listeners close first; the queue and the store close after, and only then is "stopped" logged.
+      while (!output.includes('"event":"stopped"') && !closed) {
+        assert.ok(Date.now() < stopDeadline, `the relay did not finish stopping after npm got ${signal}:\n${output}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.match(output, new RegExp(`"event":"signal","signal":"${signal}"`));
