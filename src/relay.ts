@@ -1,5 +1,3 @@
-import { AccountsService } from './accounts/accounts-service.js';
-import { ApiTokenService } from './console/api-tokens.js';
 import { ConsoleServer } from './console/http-server.js';
 import { ClamdScanner } from './antivirus/virus-scanner.js';
 import { DeliveryService } from './delivery/delivery-service.js';
@@ -7,26 +5,18 @@ import { Scheduler } from './queue/scheduler.js';
 import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Spool } from './queue/spool.js';
-import { QuotaService } from './quota/quota-service.js';
-import { ownMailSettings } from './queue/own-mail.js';
-import { SystemMailer } from './queue/system-mail.js';
 import { BlocklistSchedule, type Round } from './reputation/blocklist-schedule.js';
-import { ComplaintService } from './reputation/complaints.js';
 import { DnsblLookup } from './reputation/dnsbl-lookup.js';
 import { DomainBlocklistMonitor } from './reputation/domain-monitor.js';
 import { INBOUND_CLIENT, InboundPolicy } from './reputation/inbound-policy.js';
 import { IpBlocklistMonitor } from './reputation/ip-monitor.js';
 import { OperatorAlerts } from './reputation/operator-alerts.js';
 import { SenderDomainRecorder } from './reputation/sender-domains.js';
-import { BounceRateService } from './reputation/bounce-rate.js';
 import { BounceWatch } from './reputation/bounce-watch.js';
-import { SuspensionService } from './reputation/suspensions.js';
-import { DkimKeys } from './sender-auth/dkim-keys.js';
 import { MessageSigner } from './sender-auth/message-signer.js';
 import { secretKeyPath } from './sender-auth/secret-key.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { leaseOwner } from './store/delivery-queue.js';
-import { Store } from './store/store.js';
 import { AuthGuard } from './submission/auth-guard.js';
 import { ConnectionLimiter } from './submission/connection-limits.js';
 import { parseEndpoint, SubmissionListeners, type BoundListener } from './submission/listeners.js';
@@ -38,49 +28,9 @@ export interface RelayOptions {
   logger?: Logger;
 }
 
-/** The services every entry point shares (relay, CLI, later the console), built once around one store. */
-export interface Services {
-  config: RelaisConfig;
-  clock: Clock;
-  store: Store;
-  accounts: AccountsService;
-  quota: QuotaService;
-  suspensions: SuspensionService;
-  /** Mail Relais writes itself (operator alerts, notices to customers), queued like any other. */
-  systemMail: SystemMailer;
-  dkim: DkimKeys;
-  complaints: ComplaintService;
-  tokens: ApiTokenService;
-  bounces: BounceRateService;
-  close(): Promise<void>;
-}
+import { openServices, type Services } from './services.js';
 
-export async function openServices(
-  config: RelaisConfig,
-  clock: Clock = systemClock,
-  options: { create?: boolean; logger?: Logger } = {},
-): Promise<Services> {
-  const store = await Store.open(config.store.url, clock.now(), options);
-  const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
-  const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
-  const suspensions = new SuspensionService(store, clock, config.fees);
-  const systemMail = new SystemMailer(store, clock, ownMailSettings(config));
-  const dkim = new DkimKeys(store, clock, secretKeyPath(config));
-  const complaints = new ComplaintService(
-    store,
-    suspensions,
-    clock,
-    { complaintsToSuspend: config.abuse.complaints_to_suspend, windowMs: config.abuse.complaint_window },
-    options.logger ?? createLogger('silent'),
-  );
-  const tokens = new ApiTokenService(store, clock);
-  const bounces = new BounceRateService(store, clock, suspensions, {
-    windowMs: config.abuse.bounce_rate_window,
-    maxRate: config.abuse.max_bounce_rate,
-    minRecipients: config.abuse.min_recipients_for_rate,
-  });
-  return { config, clock, store, accounts, quota, suspensions, systemMail, dkim, complaints, tokens, bounces, close: () => store.close() };
-}
+export { openServices, type Services };
 
 export interface Relay extends Services {
   logger: Logger;
@@ -124,12 +74,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     try {
       bound.push(...(await inbound.start()));
       if (config.listen.console.length > 0) {
-        consoleServer = await ConsoleServer.start(config.listen.console, {
-          tokens: services.tokens,
-          complaints: services.complaints,
-          maxReportSize: config.complaints.max_report_size,
-          logger,
-        });
+        consoleServer = await ConsoleServer.start(config.listen.console, { services, logger });
         bound.push(...consoleServer.bound);
       }
     } catch (error) {

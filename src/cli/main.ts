@@ -9,6 +9,7 @@ import { registerCredentialPoolCommand } from './commands/credential-pool.js';
 import { registerDomainCommands } from './commands/domains.js';
 import { registerComplaintCommands } from './commands/complaints.js';
 import { registerIpCommands } from './commands/ips.js';
+import { registerLoginCommands } from './commands/logins.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
 import { registerSenderAuthCommands } from './commands/sender-auth.js';
@@ -42,6 +43,7 @@ registerSenderAuthCommands(program);
 registerTokenCommands(program);
 registerComplaintCommands(program);
 registerSuspensionCommands(program);
+registerLoginCommands(program);
 
 try {
   await program.parseAsync(process.argv);

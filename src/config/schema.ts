@@ -338,6 +338,21 @@ export const configSchema = z.strictObject({
       bounce_check_interval: duration('1m'),
     })
     .prefault({}),
+  console: z
+    .strictObject({
+      // A console session ends after this long without a request (sliding), and at the latest after session_max.
+      session_idle: duration('2h'),
+      session_max: duration('12h'),
+      // Secure cookies are only sent over HTTPS (and to loopback addresses): keep true behind a TLS proxy; false
+      // only for a console reached over plain HTTP on a trusted network.
+      secure_cookies: z.boolean().default(true),
+      // Failed sign-ins per client address and per login e-mail within login_failure_window, before a cool-down.
+      max_login_failures_per_ip: z.number().int().positive().default(10),
+      max_login_failures_per_account: z.number().int().positive().default(5),
+      login_failure_window: duration('15m'),
+      login_block_for: duration('15m'),
+    })
+    .prefault({}),
   // The price list of staff work, recorded as charges when staff reinstate a suspended credential (README: Fees).
   fees: z
     .strictObject({

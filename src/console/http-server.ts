@@ -3,13 +3,19 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log/logger.js';
 import { parseEndpoint, type BoundListener } from '../submission/listeners.js';
 import { sendError } from './api-errors.js';
-import { complaintsRoute, type ComplaintsRouteDeps } from './complaints-route.js';
+import type { Services } from '../services.js';
+import { complaintsRoute } from './complaints-route.js';
+import { errorPage } from './web/layout.js';
+import { webRoutes } from './web/web-routes.js';
 
-export type ConsoleDeps = ComplaintsRouteDeps & { logger: Logger };
+export interface ConsoleDeps {
+  services: Services;
+  logger: Logger;
+}
 
 /**
- * The HTTP side of Relais (listen.console): the JSON API under /api/v1 (and /api for the first routes). One
- * Fastify application served by one HTTP server per configured address.
+ * The HTTP side of Relais (listen.console): the web console, and the JSON API under /api/v1 (and /api for the
+ * first routes). One Fastify application served by one HTTP server per configured address.
  */
 export class ConsoleServer {
   readonly bound: BoundListener[] = [];
@@ -23,9 +29,11 @@ export class ConsoleServer {
 
   static async start(endpoints: readonly string[], deps: ConsoleDeps): Promise<ConsoleServer> {
     let handler: http.RequestListener | undefined;
+    const maxReportSize = deps.services.config.complaints.max_report_size;
+    const routeDeps = { tokens: deps.services.tokens, complaints: deps.services.complaints, maxReportSize };
     const app = Fastify({
       logger: false,
-      bodyLimit: deps.maxReportSize,
+      bodyLimit: maxReportSize,
       // Fastify listens on one address; the handler it builds is shared by a server per listen.console entry.
       serverFactory: (h) => {
         handler = h as http.RequestListener;
@@ -35,20 +43,25 @@ export class ConsoleServer {
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const status = error.statusCode ?? 500;
       if (status === 413) {
-        return sendError(reply, 413, 'too_large', `the body is larger than complaints.max_report_size (${deps.maxReportSize} bytes)`);
+        return sendError(reply, 413, 'too_large', `the body is larger than complaints.max_report_size (${maxReportSize} bytes)`);
       }
       if (status < 500) return sendError(reply, status, 'bad_request', error.message);
       deps.logger.error({ event: 'http_error', method: request.method, url: request.url, error: error.message }, 'HTTP request failed');
       return sendError(reply, 500, 'internal', 'internal error; the relay log has the details');
     });
-    app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+    app.setNotFoundHandler((request, reply) =>
+      request.url.startsWith('/api/') || request.url === '/api'
+        ? sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`)
+        : errorPage(reply, 404, 'Not found', 'There is no such page.'),
+    );
     app.addHook('onResponse', async (request, reply) => {
       deps.logger.info(
         { event: 'http', method: request.method, url: request.url.slice(0, 300), status: reply.statusCode, client_ip: request.ip, ms: Math.round(reply.elapsedTime) },
         'HTTP request',
       );
     });
-    for (const prefix of ['/api', '/api/v1']) await app.register(async (scope) => complaintsRoute(scope, deps), { prefix });
+    for (const prefix of ['/api', '/api/v1']) await app.register(async (scope) => complaintsRoute(scope, routeDeps), { prefix });
+    await app.register(async (scope) => webRoutes(scope, deps));
     await app.ready();
     const server = new ConsoleServer(app, handler as http.RequestListener, deps.logger);
     try {

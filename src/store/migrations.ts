@@ -331,6 +331,45 @@ CREATE TABLE dkim_keys (
 )
 `,
   },
+  {
+    version: 11,
+    name: 'console: logins (staff or one customer), web sessions, and the audit log of staff actions',
+    // Web sessions are in the store so that any node behind a load balancer serves them; only the SHA-256 of the
+    // session id is kept, so a copy of the database does not hand out live sessions.
+    sql: `
+CREATE TABLE logins (
+  id {id},
+  email TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  customer_id {int} REFERENCES customers(id),
+  password_hash TEXT NOT NULL,
+  created_at {int} NOT NULL,
+  disabled_at {int},
+  last_login_at {int}
+);
+CREATE TABLE web_sessions (
+  id_hash TEXT PRIMARY KEY,
+  login_id {int} NOT NULL REFERENCES logins(id),
+  csrf_token TEXT NOT NULL,
+  created_at {int} NOT NULL,
+  expires_at {int} NOT NULL,
+  client_ip TEXT
+);
+CREATE INDEX web_sessions_by_login ON web_sessions(login_id);
+CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at);
+CREATE TABLE audit_log (
+  id {id},
+  at {int} NOT NULL,
+  actor TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  action TEXT NOT NULL,
+  subject TEXT,
+  customer_id {int} REFERENCES customers(id),
+  detail TEXT
+);
+CREATE INDEX audit_log_by_at ON audit_log(at)
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

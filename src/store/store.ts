@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BlocklistStore } from './blocklists.js';
 import { ApiTokens } from './api-tokens.js';
+import { AuditLog } from './audit-log.js';
+import { Logins } from './logins.js';
+import { WebSessions } from './web-sessions.js';
 import { ComplaintRecords } from './complaints.js';
 import { BounceRates } from './bounce-rates.js';
 import { CredentialHistory } from './credential-history.js';
@@ -62,6 +65,9 @@ export class Store {
   readonly tokens: ApiTokens;
   readonly bounces: BounceRates;
   readonly heldMail: HeldMail;
+  readonly logins: Logins;
+  readonly webSessions: WebSessions;
+  readonly audit: AuditLog;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
@@ -72,6 +78,9 @@ export class Store {
     this.tokens = new ApiTokens(db);
     this.bounces = new BounceRates(db);
     this.heldMail = new HeldMail(db);
+    this.logins = new Logins(db);
+    this.webSessions = new WebSessions(db);
+    this.audit = new AuditLog(db);
   }
 
   /**

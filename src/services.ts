@@ -1,0 +1,81 @@
+import { AccountsService } from './accounts/accounts-service.js';
+import { ApiTokenService } from './console/api-tokens.js';
+import { AuditService } from './console/auth/audit.js';
+import { LoginService } from './console/auth/login-service.js';
+import type { RelaisConfig } from './config/schema.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { QuotaService } from './quota/quota-service.js';
+import { ownMailSettings } from './queue/own-mail.js';
+import { SystemMailer } from './queue/system-mail.js';
+import { ComplaintService } from './reputation/complaints.js';
+import { BounceRateService } from './reputation/bounce-rate.js';
+import { SuspensionService } from './reputation/suspensions.js';
+import { DkimKeys } from './sender-auth/dkim-keys.js';
+import { secretKeyPath } from './sender-auth/secret-key.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import { Store } from './store/store.js';
+
+/** The services every entry point shares (relay, CLI, later the console), built once around one store. */
+export interface Services {
+  config: RelaisConfig;
+  clock: Clock;
+  store: Store;
+  accounts: AccountsService;
+  quota: QuotaService;
+  suspensions: SuspensionService;
+  /** Mail Relais writes itself (operator alerts, notices to customers), queued like any other. */
+  systemMail: SystemMailer;
+  dkim: DkimKeys;
+  complaints: ComplaintService;
+  tokens: ApiTokenService;
+  bounces: BounceRateService;
+  /** Console logins (staff, customers) and their web sessions. */
+  logins: LoginService;
+  /** The history of staff actions, from the CLI, the console and the API. */
+  audit: AuditService;
+  close(): Promise<void>;
+}
+
+export async function openServices(
+  config: RelaisConfig,
+  clock: Clock = systemClock,
+  options: { create?: boolean; logger?: Logger } = {},
+): Promise<Services> {
+  const store = await Store.open(config.store.url, clock.now(), options);
+  const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
+  const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
+  const suspensions = new SuspensionService(store, clock, config.fees);
+  const systemMail = new SystemMailer(store, clock, ownMailSettings(config));
+  const dkim = new DkimKeys(store, clock, secretKeyPath(config));
+  const complaints = new ComplaintService(
+    store,
+    suspensions,
+    clock,
+    { complaintsToSuspend: config.abuse.complaints_to_suspend, windowMs: config.abuse.complaint_window },
+    options.logger ?? createLogger('silent'),
+  );
+  const tokens = new ApiTokenService(store, clock);
+  const bounces = new BounceRateService(store, clock, suspensions, {
+    windowMs: config.abuse.bounce_rate_window,
+    maxRate: config.abuse.max_bounce_rate,
+    minRecipients: config.abuse.min_recipients_for_rate,
+  });
+  const logins = new LoginService(store, clock, { idleMs: config.console.session_idle, maxMs: config.console.session_max });
+  const audit = new AuditService(store, clock);
+  return {
+    config,
+    clock,
+    store,
+    accounts,
+    quota,
+    suspensions,
+    systemMail,
+    dkim,
+    complaints,
+    tokens,
+    bounces,
+    logins,
+    audit,
+    close: () => store.close(),
+  };
+}
