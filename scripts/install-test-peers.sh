@@ -16,6 +16,8 @@ need pdftoppm poppler-utils
 need openssl openssl
 need systemd-analyze systemd
 need psql postgresql-client
+# The console's browser tests drive Debian's Chromium through playwright-core (never a downloaded browser).
+need /usr/bin/chromium "chromium fonts-dejavu-core"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -z "$missing" ] && exit 0
 
