@@ -31,7 +31,9 @@ const FLASH: Record<string, (subject: string, n: string) => string> = {
 
 export function flashOf(request: FastifyRequest): string | null {
   const word = FLASH[queryText(request, 'done')];
-  return word ? word(queryText(request, 'subject').slice(0, 200), /^\d{1,9}$/.test(queryText(request, 'n')) ? queryText(request, 'n') : '') : null;
+  // A count of zero reads as nothing to add ("reinstated", not "reinstated; 0 held message(s) released").
+  const n = /^[1-9]\d{0,8}$/.test(queryText(request, 'n')) ? queryText(request, 'n') : '';
+  return word ? word(queryText(request, 'subject').slice(0, 200), n) : null;
 }
 
 /** After an action: back to the page it came from, with its outcome (303, so a reload does not post again). */
