@@ -38,7 +38,8 @@ for (const store of ['sqlite', 'postgres'] as const) {
     let staffContext: BrowserContext;
     let customerContext: BrowserContext;
     let page: Page;
-    const shotDir = () => path.join(relay.dir, 'screenshots');
+    // RELAIS_TEST_SCREENSHOTS=DIR keeps the 360 px screenshots for a person to look at; otherwise they go with the relay's dir.
+    const shotDir = () => (process.env.RELAIS_TEST_SCREENSHOTS ? path.join(process.env.RELAIS_TEST_SCREENSHOTS, store) : path.join(relay.dir, 'screenshots'));
 
     const relais = async (...args: string[]) => {
       const out = await runCli([...args, '--config', configFile]);
@@ -197,15 +198,15 @@ for (const store of ['sqlite', 'postgres'] as const) {
 
       // Search by recipient (part of it, any case), then retry and delete from the result.
       await visit('/queue?by=recipient&q=HELD@example');
-      assert.equal(await page.locator(`tr[data-message="${queueId}"]`).count(), 1);
+      assert.equal(await page.locator(`[data-message="${queueId}"]`).count(), 1);
       await assertFitsPhone('queue-search');
       await visit(`/queue?by=sender&q=${encodeURIComponent('sender@customer')}`);
-      assert.equal(await page.locator(`tr[data-message="${queueId}"]`).count(), 1);
+      assert.equal(await page.locator(`[data-message="${queueId}"]`).count(), 1);
       await visit(`/queue?by=id&q=${queueId}`);
-      await page.locator(`tr[data-message="${queueId}"] form[action="/queue/retry"] button`).click();
+      await page.locator(`[data-message="${queueId}"] form[action="/queue/retry"] button`).click();
       assert.equal(await flash(), `Message ${queueId}: 1 pending recipient(s) due now.`);
       await visit(`/queue?by=id&q=${queueId}`);
-      await page.locator(`tr[data-message="${queueId}"] form[action="/queue/delete"] button`).click();
+      await page.locator(`[data-message="${queueId}"] form[action="/queue/delete"] button`).click();
       assert.equal(await flash(), `Message ${queueId} deleted from the queue.`);
       assert.equal(await recipientStates(queueId), undefined, 'the message is gone');
       await visit('/queue?by=id&q=%25');
@@ -259,7 +260,10 @@ for (const store of ['sqlite', 'postgres'] as const) {
 
     test('the audit page lists every staff action with its actor and channel', async () => {
       await visit('/audit');
-      const rows = await page.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => (td as HTMLElement).innerText.trim())));
+      // Each entry as [at, actor, channel, action, subject, customer], read from what the page shows.
+      const rows = await page.locator('li.audit-entry').evaluateAll((items) =>
+        items.map((li) => ['at', 'actor', 'channel', 'action', 'subject', 'customer'].map((k) => (li.querySelector(`[data-k=${k}]`) as HTMLElement | null)?.innerText.trim() ?? '')),
+      );
       const find = (action: string) => rows.filter((r) => r[3] === action);
       for (const action of ['customer.add', 'credential.add', 'plan.add', 'login.add', 'credential.suspend', 'queue.release', 'queue.retry', 'queue.delete', 'credential.refuse', 'credential.reinstate']) {
         const hit = find(action).find((r) => r[1] === staff.email && r[2] === 'console');
@@ -271,7 +275,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
       // The CLI's own entries are there too, with theirs.
       assert.ok(find('login.add').some((r) => r[1] === 'root' && r[2] === 'cli' && r[4] === staff.email));
       await visit(`/audit?action=queue.delete&actor=${encodeURIComponent(staff.email)}`);
-      assert.equal(await page.locator('tbody tr').count(), 1);
+      assert.equal(await page.locator('li.audit-entry').count(), 1);
       await visit('/ips');
       assert.match(await page.locator('tbody').first().innerText(), /\(system default\)/);
     });

@@ -14,15 +14,23 @@ function states(m: QueuedMessage): string {
   return [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
 }
 
-function messageTable(request: FastifyRequest, list: readonly QueuedMessage[]): Html {
-  return html`<div class="table"><table><thead><tr><th>Queue id</th><th>Accepted</th><th>Credential</th><th>From</th><th>Recipients</th><th>Actions</th></tr></thead><tbody>${list.map(
-    (m) => html`<tr data-message="${m.id}"><td><code>${m.id}</code></td><td class="num">${when(m.createdAt)}</td><td>${m.username ?? (m.onBehalfOf ? `notice for ${m.onBehalfOf}` : '-')}</td><td>${m.mailFrom || '<>'}</td>
-<td>${m.recipients.map((r) => html`<div>${r.address} <span class="state ${r.state === 'delivered' ? 'ok' : r.state === 'failed' ? 'bad' : 'wait'}">${r.state}</span>${r.lastReply ? html` <span class="muted">${r.lastReply}</span>` : ''}</div>`)}<div class="muted">${states(m)}</div></td>
-<td><form class="inline" method="post" action="/queue/retry">${csrfField(request)}<input type="hidden" name="id" value="${m.id}"><button type="submit" class="secondary">Retry now</button></form>
-<form method="post" action="/queue/delete" style="margin-top:.4rem">${csrfField(request)}<input type="hidden" name="id" value="${m.id}">
+/** Search results as cards, not a wide table: a message has several recipients and two forms, and must read on a phone. */
+function messageCards(request: FastifyRequest, list: readonly QueuedMessage[]): Html {
+  return html`${list.map(
+    (m) => html`<section class="card" data-message="${m.id}">
+<h3 style="margin:0 0 .3rem"><code>${m.id}</code> <span class="muted" style="font-weight:400">${states(m)}</span></h3>
+<p style="margin:.2rem 0;overflow-wrap:anywhere">From ${m.mailFrom || '<>'} · ${m.username ? html`credential ${m.username}` : m.onBehalfOf ? `notice for ${m.onBehalfOf}` : 'Relais'} · accepted <span class="num">${when(m.createdAt)}</span> · ${m.size} bytes</p>
+<ul style="margin:.3rem 0;padding-left:1.1rem">${m.recipients.map(
+      (r) => html`<li style="overflow-wrap:anywhere">${r.address} <span class="state ${r.state === 'delivered' ? 'ok' : r.state === 'failed' ? 'bad' : 'wait'}">${r.state}</span> <span class="muted">${r.attempts} attempt(s)${r.lastReply ? `; ${r.lastReply}` : ''}</span></li>`,
+    )}</ul>
+<div style="display:flex;flex-wrap:wrap;gap:.5rem;align-items:end">
+<form method="post" action="/queue/retry">${csrfField(request)}<input type="hidden" name="id" value="${m.id}"><button type="submit" class="secondary">Retry now</button></form>
+<form method="post" action="/queue/delete" style="display:flex;flex-wrap:wrap;gap:.5rem;align-items:center">${csrfField(request)}<input type="hidden" name="id" value="${m.id}">
 <label style="display:flex;gap:.3rem;align-items:center"><input type="checkbox" name="notify" value="1" style="width:auto"> notify the sender</label>
-<button type="submit" class="danger">Delete</button></form></td></tr>`,
-  )}</tbody></table></div>`;
+<button type="submit" class="danger">Delete</button></form>
+</div>
+</section>`,
+  )}`;
 }
 
 export function queuePages(app: FastifyInstance, services: Services, guard: preHandlerHookHandler[]): void {
@@ -65,7 +73,7 @@ ${
 <input name="q" value="${q}" placeholder="address, part of it, or a queue id" aria-label="Search text">
 <button type="submit">Search</button>
 </form>
-${q ? (found.length ? messageTable(request, found) : html`<p class="muted">No message in the queue matches.</p>`) : ''}`,
+${q ? (found.length ? messageCards(request, found) : html`<p class="muted">No message in the queue matches.</p>`) : ''}`,
     );
   });
 
