@@ -17,6 +17,7 @@ import { openAuthenticated, sendOn, sendWithNodemailer } from '../support/smtp-c
  */
 const ADDRESSES = { sqlite: '127.0.103.1', postgres: '127.0.103.2' } as const;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const OUTBOUND = ['127.0.103.30', '127.0.103.31'] as const;
 const STAFF_PAGES = ['/', '/customers', '/suspensions', '/queue', '/ips', '/audit'];
 const STAFF_FORMS = ['/customers', '/suspensions/suspend', '/suspensions/decide', '/queue/retry', '/queue/delete', '/queue/release'];
 
@@ -87,7 +88,16 @@ for (const store of ['sqlite', 'postgres'] as const) {
     };
 
     before(async () => {
-      relay = await startTestRelay({ store, overrides: { listen: { console: [`${ADDRESSES[store]}:0`] }, fees: { reinstatement: '50.00 EUR' } } });
+      relay = await startTestRelay({ store, overrides: {
+          listen: { console: [`${ADDRESSES[store]}:0`] },
+          fees: { reinstatement: '50.00 EUR' },
+          // Two outbound addresses (delivery is off: never bound) monitored in one zone; the monitor's lookups go to
+          // an address where no DNS server answers, so they fail and change nothing: the test writes the listings.
+          outbound: { ips: [{ address: OUTBOUND[0] }, { address: OUTBOUND[1] }] },
+          dnsbl: { ip_zones: ['bl.test'] },
+          dns: { servers: ['127.0.103.99'], timeout: '1s' },
+        },
+      });
       base = `http://${ADDRESSES[store]}:${relay.port('console')}`;
       configFile = path.join(relay.dir, 'relais.yaml');
       fs.writeFileSync(configFile, YAML.stringify({ hostname: 'relay.test', data_dir: relay.dir, store: { url: relay.config.store.url } }));
@@ -276,8 +286,25 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.ok(find('login.add').some((r) => r[1] === 'root' && r[2] === 'cli' && r[4] === staff.email));
       await visit(`/audit?action=queue.delete&actor=${encodeURIComponent(staff.email)}`);
       assert.equal(await page.locator('li.audit-entry').count(), 1);
+    });
+
+    test('the address page shows each outbound address with its blocklist state and history', async () => {
+      const blocklists = relay.relay.store.blocklists;
+      const t0 = Date.now() - 3_600_000;
+      await blocklists.recordIpAnswer(OUTBOUND[0], 'bl.test', { kind: 'listed', code: '127.0.0.2', reason: 'spam trap hit' }, t0);
+      await blocklists.recordIpAnswer(OUTBOUND[0], 'bl.test', { kind: 'clear' }, t0 + 600_000);
+      await blocklists.recordIpAnswer(OUTBOUND[0], 'bl.test', { kind: 'listed', code: '127.0.0.4', reason: 'listed <again>' }, t0 + 1_200_000);
       await visit('/ips');
-      assert.match(await page.locator('tbody').first().innerText(), /\(system default\)/);
+      const listed = await page.locator(`tr[data-address="${OUTBOUND[0]}"]`).innerText();
+      assert.match(listed, /listed\s+listed in bl\.test since \d{4}-\d\d-\d\dT[\d:]+Z \(127\.0\.0\.4\): listed <again>/);
+      assert.match(await page.locator(`tr[data-address="${OUTBOUND[1]}"]`).innerText(), /active/);
+      const history = await page.locator(`section[data-history="${OUTBOUND[0]}"] tbody tr`).allInnerTexts();
+      assert.deepEqual(history.map((row) => row.split('\t').slice(1, 4)), [
+        ['listed', 'bl.test', '127.0.0.4'],
+        ['delisted', 'bl.test', '127.0.0.2'],
+        ['listed', 'bl.test', '127.0.0.2'],
+      ]);
+      assert.match(await page.locator(`section[data-history="${OUTBOUND[1]}"]`).innerText(), /Never listed/);
     });
 
     test('a customer login gets 404 on every staff page and form', async () => {

@@ -1,8 +1,8 @@
 import { outboundAddressStates } from '../../delivery/outbound-addresses.js';
 import type { Services } from '../../services.js';
-import type { AuditEntry } from '../../store/audit-log.js';
 import type { Viewer } from '../viewer.js';
 import { assertStaff } from './staff-only.js';
+import { auditHistory, type AuditRow } from './staff-audit.js';
 
 export interface StaffOverview {
   customers: number;
@@ -12,7 +12,7 @@ export interface StaffOverview {
   heldMessages: number;
   addresses: number;
   addressesListed: number;
-  recentActions: AuditEntry[];
+  recentActions: AuditRow[];
 }
 
 /** The few numbers staff look at first, and the latest staff actions. */
@@ -32,6 +32,6 @@ export async function staffOverview(services: Services, viewer: Viewer): Promise
     heldMessages,
     addresses: addresses.length,
     addressesListed: addresses.filter((a) => a.state === 'listed').length,
-    recentActions: await services.audit.list({ limit: 8 }),
+    recentActions: await auditHistory(services, viewer, { limit: 8 }),
   };
 }

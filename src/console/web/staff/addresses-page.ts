@@ -23,7 +23,7 @@ ${a.avoidedFor.map((v) => html`<div class="muted">avoided for ${v.destination} u
       )}</tbody></table></div>
 <h2>Blocklist history</h2>
 ${addresses.map(
-  (a) => html`<section class="card"><h3 style="margin:0 0 .4rem">${a.address ?? '(system default)'}</h3>${
+  (a) => html`<section class="card" data-history="${a.address ?? 'default'}"><h3 style="margin:0 0 .4rem">${a.address ?? '(system default)'}</h3>${
     a.history.length
       ? html`<div class="table"><table><thead><tr><th>Time</th><th>Event</th><th>Zone</th><th>Code</th><th>Reason</th></tr></thead><tbody>${a.history.map(
           (e) => html`<tr><td class="num">${when(e.at)}</td><td><span class="state ${e.kind === 'listed' ? 'bad' : 'ok'}">${e.kind}</span></td><td>${e.zone}</td><td>${e.code ?? '-'}</td><td>${e.reason ?? '-'}</td></tr>`,

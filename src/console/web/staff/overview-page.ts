@@ -10,7 +10,7 @@ import { staffPage } from './staff-kit.js';
 export async function staffHome(request: FastifyRequest, reply: FastifyReply, services: Services): Promise<FastifyReply> {
   const o = await staffOverview(services, webContext(request).viewer);
   const card = (href: string, label: string, value: number, note: string, bad = false) =>
-    html`<a class="card" href="${href}" style="text-decoration:none;color:inherit;display:block"><div class="muted">${label}</div><div class="num" style="font-size:1.8rem;font-weight:600${bad ? ';color:#b42318' : ''}">${value}</div><div class="muted">${note}</div></a>`;
+    html`<a class="card" href="${href}" style="text-decoration:none;color:inherit;display:block;margin:0"><div class="muted">${label}</div><div class="num" style="font-size:1.8rem;font-weight:600${bad ? ';color:#b42318' : ''}">${value}</div><div class="muted">${note}</div></a>`;
   return staffPage(
     request,
     reply,
