@@ -58,8 +58,7 @@ describe('audit entries of staff CLI commands', () => {
     await relais('queue', 'delete', id2 as string, '--actor', 'dave', '--note', 'duplicate');
     await relais('reinstate', 'audit-co', '--refuse', '--note', 'not yet', '--actor', 'erin');
     await relais('reinstate', 'audit-co', '--waive-fees', '--note', 'first time', '--actor', 'erin');
-    await relais('credential', 'disable', 'audit-co', '--actor', 'erin');
-    await relais('credential', 'enable', 'audit-co');
+    await relais('credential', 'disable', 'audit-co');
 
     const customerId = (await relay.relay.accounts.listCustomers()).find((c) => c.name === 'Audit Co')?.id;
     const log = await entries();
@@ -81,8 +80,7 @@ describe('audit entries of staff CLI commands', () => {
       ['queue.delete', 'dave', id2],
       ['credential.refuse', 'erin', 'audit-co'],
       ['credential.reinstate', 'erin', 'audit-co'],
-      ['credential.disable', 'erin', 'audit-co'],
-      ['credential.enable', os.userInfo().username, 'audit-co'],
+      ['credential.disable', os.userInfo().username, 'audit-co'],
     ]);
     // Everything about the customer's account names the customer; DKIM keys belong to a domain, not a customer.
     for (const e of log) assert.equal(e.customerId, e.action.startsWith('dkim.') ? null : customerId, `${e.action} customer`);
@@ -91,14 +89,11 @@ describe('audit entries of staff CLI commands', () => {
     assert.equal(detail('credential.reinstate')?.waive_fees, true);
     assert.deepEqual(detail('plan.add') && { quota: detail('plan.add')?.quota }, { quota: 100 });
     assert.deepEqual(detail('queue.release') && { messages: detail('queue.release')?.messages }, { messages: 2 });
-    // Read-only commands leave no entry.
-    const before = log.length;
-    await relais('queue', 'list');
-    assert.equal((await entries()).length, before);
   });
 
-  test('a command that fails records nothing', async () => {
+  test('a read-only command or one that fails records nothing', async () => {
     const before = (await entries()).length;
+    await relais('queue', 'list');
     const out = await runCli(['suspend', 'nobody', '--reason', 'manual', '--note', 'x', '--actor', 'alice', '--config', configFile]);
     assert.equal(out.code, 1);
     assert.match(out.stderr, /no credential with username "nobody"/);

@@ -12,7 +12,7 @@ import { suspensionPages } from './suspensions-page.js';
  * staff-only: a customer login gets the same 404 as for a page that does not exist.
  */
 export function staffRoutes(app: FastifyInstance, services: Services): void {
-  const guard: preHandlerHookHandler[] = [requireSignIn(services.logins) as preHandlerHookHandler, requireStaff as preHandlerHookHandler];
+  const guard: preHandlerHookHandler[] = [requireSignIn(services.logins), requireStaff];
   customerPages(app, services, guard);
   suspensionPages(app, services, guard);
   queuePages(app, services, guard);
