@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { InputError } from '../accounts/validation.js';
+import type { Actor } from '../console/auth/audit.js';
 
 /**
  * Who a staff command is recorded as having been run by: `--actor NAME`, or the operating-system user running it,
@@ -26,4 +27,12 @@ function checkText(value: string, option: string, max: number): string {
   if (text.length > max) throw new InputError(`${option} is ${text.length} characters long: keep it to ${max}`);
   if (/[\x00-\x1f\x7f]/.test(text)) throw new InputError(`${option} must be one line of printable text (no control characters)`);
   return text;
+}
+
+/** The option every staff command takes, so its audit entry names who ran it. */
+export const ACTOR_OPTION = ['--actor <name>', 'who is recorded as having done it (default: the operating-system user)'] as const;
+
+/** The audit actor of a staff command: `--actor NAME` or the system user, through the CLI. */
+export function cliActor(given: string | undefined): Actor {
+  return { name: actorName(given), channel: 'cli' };
 }

@@ -134,5 +134,11 @@ export interface QueueFilter {
   state?: RecipientState;
   domain?: string;
   username?: string;
+  /** Part of a recipient address, any case (a search box, not an exact match). */
+  recipient?: string;
+  /** Part of the envelope sender, any case. */
+  sender?: string;
+  /** A queue id, exactly. */
+  id?: string;
   limit?: number;
 }

@@ -327,6 +327,18 @@ export class Store {
       where.push('k.username = ?');
       params.push(filter.username);
     }
+    if (filter.recipient) {
+      where.push("m.id IN (SELECT message_id FROM recipients WHERE LOWER(address) LIKE ? ESCAPE '\\')");
+      params.push(containsPattern(filter.recipient));
+    }
+    if (filter.sender) {
+      where.push("LOWER(m.mail_from) LIKE ? ESCAPE '\\'");
+      params.push(containsPattern(filter.sender));
+    }
+    if (filter.id) {
+      where.push('m.id = ?');
+      params.push(filter.id);
+    }
     params.push(filter.limit ?? 1000);
     const rows = await this.db.all<MessageRow>(
       `${MESSAGE_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY m.created_at, m.id LIMIT ?`,
@@ -363,6 +375,11 @@ export class Store {
     const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM messages');
     return Number(row?.n ?? 0);
   }
+}
+
+/** A LIKE pattern matching text that contains `part` (any case), its wildcards taken literally. */
+function containsPattern(part: string): string {
+  return `%${part.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 async function readSnapshot(db: SqlRunner, credentialId: number, now: number, countFrom: number, withBuckets: boolean): Promise<QuotaSnapshot> {

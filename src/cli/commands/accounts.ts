@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { RelaisConfig } from '../../config/schema.js';
 import { parseEndpoint } from '../../submission/listeners.js';
 import type { Credential } from '../../store/records.js';
+import { ACTOR_OPTION, cliActor } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
@@ -50,9 +51,12 @@ export function registerAccountCommands(program: Command): void {
   const customer = program.command('customer').description('customers: the accounts that own credentials');
   command(customer, 'add <name>', 'add a customer')
     .requiredOption('--email <address>', 'contact e-mail address')
-    .action(async (name: string, options: CommonOptions & { email: string }) => {
-      await withServices(options, async ({ accounts }) => {
+    .option(...ACTOR_OPTION)
+    .action(async (name: string, options: CommonOptions & { email: string; actor?: string }) => {
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ accounts, audit }) => {
         const c = await accounts.addCustomer(name, options.email);
+        await audit.record(actor, { action: 'customer.add', subject: c.name, customerId: c.id, detail: { email: c.email } });
         if (options.json) printJson({ name: c.name, email: c.email, created_at: isoOrNull(c.createdAt) });
         else printLine(`customer "${c.name}" added (${c.email})`);
       });
@@ -71,9 +75,12 @@ export function registerAccountCommands(program: Command): void {
   command(credential, 'add', 'create a credential with a generated password')
     .requiredOption('--customer <name>', 'the customer who owns it')
     .option('--username <username>', 'the username (default: derived from the customer name)')
-    .action(async (options: CommonOptions & { customer: string; username?: string }) => {
-      await withServices(options, async ({ accounts, config }) => {
+    .option(...ACTOR_OPTION)
+    .action(async (options: CommonOptions & { customer: string; username?: string; actor?: string }) => {
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ accounts, config, audit }) => {
         const { credential: c, password } = await accounts.addCredential(options.customer, options.username);
+        await audit.record(actor, { action: 'credential.add', subject: c.username, customerId: c.customerId });
         printNewPassword(config, c.username, password, c.customerName, options.json, 'Credential created');
       });
     });
@@ -115,20 +122,26 @@ export function registerAccountCommands(program: Command): void {
     });
   });
   for (const [verb, enabled] of [['disable', false], ['enable', true]] as const) {
-    command(credential, `${verb} <username>`, `${verb} a credential (AUTH ${enabled ? 'works again' : 'is refused with 535'})`).action(
-      async (username: string, options: CommonOptions) => {
-        await withServices(options, async ({ accounts }) => {
+    command(credential, `${verb} <username>`, `${verb} a credential (AUTH ${enabled ? 'works again' : 'is refused with 535'})`)
+      .option(...ACTOR_OPTION)
+      .action(async (username: string, options: CommonOptions & { actor?: string }) => {
+        const actor = cliActor(options.actor);
+        await withServices(options, async ({ accounts, audit }) => {
           const c = await accounts.setEnabled(username, enabled);
+          await audit.record(actor, { action: `credential.${verb}`, subject: c.username, customerId: c.customerId });
           if (options.json) printJson(credentialJson(c));
           else printLine(`credential "${c.username}" ${enabled ? 'enabled' : 'disabled'}`);
         });
-      },
-    );
+      });
   }
-  command(credential, 'password <username>', 'replace the password with a new generated one').action(async (username: string, options: CommonOptions) => {
-    await withServices(options, async ({ accounts, config }) => {
-      const { credential: c, password } = await accounts.resetPassword(username);
-      printNewPassword(config, c.username, password, c.customerName, options.json, 'New password set');
+  command(credential, 'password <username>', 'replace the password with a new generated one')
+    .option(...ACTOR_OPTION)
+    .action(async (username: string, options: CommonOptions & { actor?: string }) => {
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ accounts, config, audit }) => {
+        const { credential: c, password } = await accounts.resetPassword(username);
+        await audit.record(actor, { action: 'credential.password', subject: c.username, customerId: c.customerId });
+        printNewPassword(config, c.username, password, c.customerName, options.json, 'New password set');
+      });
     });
-  });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InputError } from '../../accounts/validation.js';
-import { actorName } from '../actor.js';
+import { ACTOR_OPTION, actorName } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { printJson, printLine } from '../output.js';
 
@@ -18,11 +18,11 @@ export function registerCredentialPoolCommand(program: Command): void {
   command(credential, 'pool <username>', 'pin a credential to some outbound addresses (--ips A,B) or give it the whole pool again (--all); without either, show its pinning')
     .option('--ips <addresses>', 'comma-separated addresses of outbound.ips')
     .option('--all', 'the whole pool (removes the pinning)')
-    .option('--actor <name>', 'who does it, for the credential history (default: the OS user)')
+    .option(...ACTOR_OPTION)
     .option('--note <text>', 'why, for the credential history')
     .action(async (username: string, options: PoolOptions) => {
       if (options.ips !== undefined && options.all) throw new InputError('give either --ips A,B or --all, not both');
-      await withServices(options, async ({ accounts, store, config, suspensions }) => {
+      await withServices(options, async ({ accounts, store, config, suspensions, audit }) => {
         const c = await accounts.credential(username);
         const pool = config.outbound.ips.map((ip) => ip.address);
         if (options.ips === undefined && !options.all) {
@@ -38,9 +38,14 @@ export function registerCredentialPoolCommand(program: Command): void {
           const unknown = addresses.filter((a) => !pool.includes(a));
           if (unknown.length) throw new InputError(`${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not in outbound.ips (${pool.join(', ')}): see "relais ip list"`);
         }
+        const actor = actorName(options.actor);
         await store.blocklists.setPoolPins(c.id, addresses);
+        await audit.record(
+          { name: actor, channel: 'cli' },
+          { action: 'credential.pool', subject: c.username, customerId: c.customerId, detail: { ips: addresses.length ? addresses : 'all', note: options.note ?? null } },
+        );
         await suspensions.record(c.id, addresses.length ? 'pool_pinned' : 'pool_unpinned', {
-          actor: actorName(options.actor),
+          actor,
           note: options.note ?? null,
           detail: { ips: addresses.length ? addresses : 'all' },
         });

@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
 import type { QueuedMessage, RecipientState } from '../../store/records.js';
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from '../../store/delivery-records.js';
-import { noticeMessage, pendingAsNoticed } from '../../dsn/notice-builder.js';
-import { ownMailSettings } from '../../queue/own-mail.js';
-import { wantsNotice } from '../../dsn/notice-policy.js';
+import { deleteQueuedMessage } from '../../queue/queue-admin.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
-import { actorName, staffNote } from '../actor.js';
+import { ACTOR_OPTION, actorName, cliActor, staffNote } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
@@ -102,11 +100,16 @@ export function registerQueueCommands(program: Command): void {
 
   command(queue, 'retry [id]', 'make pending recipients due now: of one message, or with --all of every message')
     .option('--all', 'every message in the queue')
-    .action(async (id: string | undefined, options: CommonOptions & { all?: boolean }) => {
+    .option(...ACTOR_OPTION)
+    .action(async (id: string | undefined, options: CommonOptions & { all?: boolean; actor?: string }) => {
       if (!id === !options.all) throw new InputError('give a message id or --all (one of them)');
-      await withServices(options, async ({ store, clock }) => {
-        if (id && !(await store.findMessage(id))) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ store, clock, audit }) => {
+        const message = id ? await store.findMessage(id) : undefined;
+        if (id && !message) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
         const n = await store.delivery.retryNow(id ?? null, clock.now());
+        const customerId = message?.credentialId ? ((await store.credentialById(message.credentialId))?.customerId ?? null) : null;
+        await audit.record(actor, { action: 'queue.retry', subject: id ?? 'all', customerId, detail: { recipients: n } });
         if (options.json) return printJson({ id: id ?? null, recipients: n });
         process.stdout.write(`${n} recipient(s) due now\n`);
       });
@@ -119,36 +122,15 @@ export function registerQueueCommands(program: Command): void {
     .action(async (id: string, options: CommonOptions & { notify?: boolean; note?: string; actor?: string }) => {
       const note = options.note === undefined ? null : staffNote(options.note);
       const actor = actorName(options.actor);
-      await withServices(options, async ({ store, clock, config, suspensions }) => {
-        const message = await store.delivery.message(id);
-        if (!message) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
-        const now = clock.now();
-        let notice = null;
-        if (options.notify) {
-          const body = (await store.messageBody(id)) ?? Buffer.alloc(0);
-          const pending = (await store.delivery.pendingRecipients(id)).filter((r) => wantsNotice('failure', message, r.notify));
-          if (pending.length > 0) {
-            notice = noticeMessage(
-              'failure',
-              message,
-              body,
-              pendingAsNoticed(pending, {
-                status: '5.3.0',
-                diagnostic: (r) => `deleted from the queue by the operator${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
-              }),
-              ownMailSettings(config),
-              now,
-            );
-          }
-        }
-        const pending = (await store.delivery.pendingRecipients(id)).length;
-        const deleted = await store.delivery.deleteMessage(id, notice);
-        // A customer's mail deleted by staff (held mail of a suspension, most often) is part of its credential's history.
-        if (deleted && message.credentialId !== null) {
-          await suspensions.record(message.credentialId, 'message_deleted', { actor, note, detail: { message: id, pending_recipients: pending, notice: notice?.id ?? null } });
-        }
-        if (options.json) return printJson({ id, deleted: true, notice: notice?.id ?? null });
-        printLine(`message ${id} deleted${notice ? `; failure notice ${notice.id} queued to ${message.mailFrom}` : ''}`);
+      await withServices(options, async (services) => {
+        const done = await deleteQueuedMessage(services, id, { notify: options.notify, actor, note });
+        const customerId = done.credentialId === null ? null : ((await services.store.credentialById(done.credentialId))?.customerId ?? null);
+        await services.audit.record(
+          { name: actor, channel: 'cli' },
+          { action: 'queue.delete', subject: id, customerId, detail: { notify: Boolean(options.notify), notice: done.notice, note } },
+        );
+        if (options.json) return printJson({ id, deleted: true, notice: done.notice });
+        printLine(`message ${id} deleted${done.notice ? `; failure notice ${done.notice} queued to ${done.noticeTo}` : ''}`);
       });
     });
 
@@ -159,9 +141,13 @@ export function registerQueueCommands(program: Command): void {
     .action(async (options: CommonOptions & { credential: string; note?: string; actor?: string }) => {
       const note = options.note === undefined ? null : staffNote(options.note);
       const actor = actorName(options.actor);
-      await withServices(options, async ({ accounts, suspensions }) => {
+      await withServices(options, async ({ accounts, suspensions, audit }) => {
         const credential = await accounts.credential(options.credential);
         const released = await suspensions.releaseHeldMail(credential.id, { actor, note });
+        await audit.record(
+          { name: actor, channel: 'cli' },
+          { action: 'queue.release', subject: credential.username, customerId: credential.customerId, detail: { ...released, note } },
+        );
         if (options.json) return printJson({ credential: credential.username, ...released });
         printLine(`${released.messages} held message(s) of "${credential.username}" released (${released.recipients} recipient(s) due now)`);
       });

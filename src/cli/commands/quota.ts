@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { describeWindow } from '../../shared/time-format.js';
+import { ACTOR_OPTION, cliActor } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
@@ -11,13 +12,22 @@ export function registerQuotaCommands(program: Command): void {
     .option('--days <d>', 'length of the plan in days (default 365)')
     .option('--until <YYYY-MM-DD>', 'last day of the plan, included')
     .option('--start <YYYY-MM-DD>', 'first day of the plan (default: now)')
-    .action(async (options: CommonOptions & { credential: string; quota: string; days?: string; until?: string; start?: string }) => {
-      await withServices(options, async ({ accounts }) => {
+    .option(...ACTOR_OPTION)
+    .action(async (options: CommonOptions & { credential: string; quota: string; days?: string; until?: string; start?: string; actor?: string }) => {
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ accounts, audit }) => {
         const p = await accounts.addPlan(options.credential, {
           quota: Number(options.quota),
           days: options.days === undefined ? undefined : Number(options.days),
           until: options.until,
           start: options.start,
+        });
+        const c = await accounts.credential(options.credential);
+        await audit.record(actor, {
+          action: 'plan.add',
+          subject: c.username,
+          customerId: c.customerId,
+          detail: { quota: p.quota, starts_at: isoOrNull(p.startsAt), ends_at: isoOrNull(p.endsAt) },
         });
         if (options.json) return printJson({ credential: options.credential, quota: p.quota, starts_at: isoOrNull(p.startsAt), ends_at: isoOrNull(p.endsAt) });
         printLine(`plan added to "${options.credential}": ${p.quota} per window, ${when(p.startsAt)} to ${when(p.endsAt)}`);

@@ -6,6 +6,7 @@ import { checkDomain } from '../../sender-auth/domain-check.js';
 import { TxtLookup } from '../../sender-auth/dns-txt.js';
 import { secretKeyPath } from '../../sender-auth/secret-key.js';
 import { planSpf, spfRootName } from '../../sender-auth/spf-record.js';
+import { ACTOR_OPTION, cliActor } from '../actor.js';
 import { command, readConfig, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printJson, printLine, printTable, when } from '../output.js';
 
@@ -63,9 +64,12 @@ export function registerSenderAuthCommands(program: Command): void {
   command(dkim, 'add <domain>', 'generate a key for a domain and print the TXT record to publish')
     .option('--selector <selector>', 'the selector (default relaisYYYYMM)')
     .option('--algorithm <algorithm>', 'rsa (2048 bits, default) or ed25519', 'rsa')
-    .action(async (name: string, options: CommonOptions & { selector?: string; algorithm: string }) => {
-      await withServices(options, async ({ dkim, config }) => {
+    .option(...ACTOR_OPTION)
+    .action(async (name: string, options: CommonOptions & { selector?: string; algorithm: string; actor?: string }) => {
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ dkim, config, audit }) => {
         const { view, keyFileCreated } = await dkim.add(name, { selector: options.selector, algorithm: options.algorithm });
+        await audit.record(actor, { action: 'dkim.add', subject: view.domain, detail: { selector: view.selector, algorithm: view.algorithm } });
         if (options.json) {
           return printJson({ domain: view.domain, selector: view.selector, algorithm: view.algorithm, name: view.dnsName, type: 'TXT', value: view.txt, strings: view.txtStrings });
         }
@@ -85,16 +89,18 @@ export function registerSenderAuthCommands(program: Command): void {
       for (const v of views) printLine(`${v.dnsName}. IN TXT ${quoted(v.txtStrings)}`);
     });
   });
-  command(dkim, 'remove <domain>', "delete a domain's key: its mail is no longer signed (running relays within dkim.cache_ttl)").action(
-    async (name: string, options: CommonOptions) => {
-      await withServices(options, async ({ dkim }) => {
+  command(dkim, 'remove <domain>', "delete a domain's key: its mail is no longer signed (running relays within dkim.cache_ttl)")
+    .option(...ACTOR_OPTION)
+    .action(async (name: string, options: CommonOptions & { actor?: string }) => {
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ dkim, audit }) => {
         const target = normalizeDomain(name);
         if (!(await dkim.remove(target))) throw new InputError(`${target} has no DKIM key ("relais dkim list" shows those that do)`);
+        await audit.record(actor, { action: 'dkim.remove', subject: target });
         if (options.json) return printJson({ domain: target, removed: true });
         printLine(`DKIM key of ${target} removed; its TXT record can be withdrawn once mail signed with it has been delivered (a few days).`);
       });
-    },
-  );
+    });
 }
 
 /** Where mail leaves from: outbound.ips, or what the relay's host name resolves to when the system picks the address. */

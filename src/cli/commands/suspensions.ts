@@ -4,8 +4,11 @@ import { totalsByCurrency } from '../../reputation/fees.js';
 import { isSuspensionReason, liftedByStaff, SUSPENSION_REASONS } from '../../reputation/suspensions.js';
 import type { CredentialEvent } from '../../store/credential-history.js';
 import { actorName, staffNote } from '../actor.js';
+import type { Actor } from '../../console/auth/audit.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printJson, printLine, printTable, when } from '../output.js';
+
+const cli = (name: string): Actor => ({ name, channel: 'cli' });
 
 const STAFF_REASONS = SUSPENSION_REASONS.filter((r) => liftedByStaff(r));
 
@@ -45,7 +48,7 @@ export function registerSuspensionCommands(program: Command): void {
       if (!isSuspensionReason(reason)) throw new InputError(`--reason must be one of ${STAFF_REASONS.join(', ')}, not "${reason}"`);
       const note = staffNote(options.note);
       const actor = actorName(options.actor);
-      await withServices(options, async ({ accounts, suspensions, store }) => {
+      await withServices(options, async ({ accounts, suspensions, store, audit }) => {
         const credential = await accounts.credential(username);
         const event = await suspensions.suspend(credential.id, reason, { actor, note });
         if (!event) {
@@ -55,6 +58,7 @@ export function registerSuspensionCommands(program: Command): void {
           );
         }
         const held = await store.heldMail.summary(credential.id);
+        await audit.record(cli(actor), { action: 'credential.suspend', subject: credential.username, customerId: credential.customerId, detail: { reason, note } });
         if (options.json) return printJson({ username, reason, since: isoOrNull(event.at), actor, note, held });
         printLine(`credential "${username}" suspended (${reason} since ${when(event.at)}); ${held.messages} queued message(s) held`);
       });
@@ -69,14 +73,21 @@ export function registerSuspensionCommands(program: Command): void {
       if (options.refuse && options.waiveFees) throw new InputError('--waive-fees is for a reinstatement, not a refusal: give one of them');
       const note = staffNote(options.note);
       const actor = actorName(options.actor);
-      await withServices(options, async ({ accounts, suspensions }) => {
+      await withServices(options, async ({ accounts, suspensions, audit }) => {
         const credential = await accounts.credential(username);
+        const subject = { subject: credential.username, customerId: credential.customerId };
         if (options.refuse) {
           const event = await suspensions.refuse(credential.id, { actor, note });
+          await audit.record(cli(actor), { action: 'credential.refuse', ...subject, detail: { reason: event.reason, note } });
           if (options.json) return printJson({ username, refused: true, reason: event.reason, at: isoOrNull(event.at), actor, note });
           return printLine(`reinstatement of "${username}" refused; it stays suspended (${event.reason ?? '-'})`);
         }
         const done = await suspensions.reinstate(credential.id, { actor, note, waiveFees: options.waiveFees });
+        await audit.record(cli(actor), {
+          action: 'credential.reinstate',
+          ...subject,
+          detail: { reason: done.event.reason, note, waive_fees: Boolean(options.waiveFees), released_messages: done.released.messages },
+        });
         if (options.json) {
           return printJson({ username, reinstated: true, reason: done.event.reason, at: isoOrNull(done.event.at), actor, note, charges: done.charges, released: done.released });
         }

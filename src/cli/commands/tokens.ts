@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../accounts/validation.js';
 import type { ApiToken } from '../../store/api-tokens.js';
+import { ACTOR_OPTION, cliActor } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
@@ -21,9 +22,12 @@ export function registerTokenCommands(program: Command): void {
   command(token, 'add', 'make an API token (staff scope, or one customer\'s with --customer); it is shown once')
     .requiredOption('--name <name>', 'what the token is for, for example "feedback-loop"')
     .option('--customer <name>', 'limit the token to this customer')
-    .action(async (options: CommonOptions & { name: string; customer?: string }) => {
-      await withServices(options, async ({ tokens }) => {
+    .option(...ACTOR_OPTION)
+    .action(async (options: CommonOptions & { name: string; customer?: string; actor?: string }) => {
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ tokens, audit }) => {
         const { token: t, secret } = await tokens.add(options.name, options.customer ?? null);
+        await audit.record(actor, { action: 'token.add', subject: `${t.id} (${t.name})`, customerId: t.customerId, detail: { scope: t.customerId === null ? 'staff' : 'customer' } });
         if (options.json) return printJson({ ...tokenJson(t), token: secret });
         printFields([
           ['Id', t.id],
@@ -45,12 +49,16 @@ export function registerTokenCommands(program: Command): void {
       );
     });
   });
-  command(token, 'revoke <id>', 'revoke an API token: requests with it get 401 from now on').action(async (id: string, options: CommonOptions) => {
-    if (!/^\d+$/.test(id)) throw new InputError(`"${id}" is not a token id: see "relais token list"`);
-    await withServices(options, async ({ tokens }) => {
-      const t = await tokens.revoke(Number(id));
-      if (options.json) return printJson(tokenJson(t));
-      printLine(`API token ${t.id} ("${t.name}") revoked`);
+  command(token, 'revoke <id>', 'revoke an API token: requests with it get 401 from now on')
+    .option(...ACTOR_OPTION)
+    .action(async (id: string, options: CommonOptions & { actor?: string }) => {
+      if (!/^\d+$/.test(id)) throw new InputError(`"${id}" is not a token id: see "relais token list"`);
+      const actor = cliActor(options.actor);
+      await withServices(options, async ({ tokens, audit }) => {
+        const t = await tokens.revoke(Number(id));
+        await audit.record(actor, { action: 'token.revoke', subject: `${t.id} (${t.name})`, customerId: t.customerId });
+        if (options.json) return printJson(tokenJson(t));
+        printLine(`API token ${t.id} ("${t.name}") revoked`);
+      });
     });
-  });
 }

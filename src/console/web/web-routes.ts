@@ -4,6 +4,7 @@ import type { Services } from '../../services.js';
 import { homePage } from './home-page.js';
 import { loginRoutes } from './login-routes.js';
 import { requireSignIn } from './session.js';
+import { staffRoutes } from './staff/staff-routes.js';
 
 export interface WebDeps {
   services: Services;
@@ -37,4 +38,5 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
   });
   const signedIn = requireSignIn(services.logins);
   app.get('/', { preHandler: signedIn }, (request, reply) => homePage(request, reply, services));
+  staffRoutes(app, services);
 }
