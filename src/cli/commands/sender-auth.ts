@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { InputError } from '../../accounts/validation.js';
-import type { RelaisConfig } from '../../config/schema.js';
 import { normalizeDomain, viewOf } from '../../sender-auth/dkim-keys.js';
 import { checkDomain } from '../../sender-auth/domain-check.js';
 import { TxtLookup } from '../../sender-auth/dns-txt.js';
+import { outboundAddresses } from '../../sender-auth/outbound-addresses.js';
 import { secretKeyPath } from '../../sender-auth/secret-key.js';
 import { planSpf, spfRootName } from '../../sender-auth/spf-record.js';
 import { command, readConfig, withServices, type CommonOptions } from '../context.js';
@@ -95,17 +95,4 @@ export function registerSenderAuthCommands(program: Command): void {
       });
     },
   );
-}
-
-/** Where mail leaves from: outbound.ips, or what the relay's host name resolves to when the system picks the address. */
-async function outboundAddresses(config: RelaisConfig, dns: TxtLookup): Promise<{ address: string; ehlo: string }[]> {
-  if (config.outbound.ips.length > 0) return config.outbound.ips.map((ip) => ({ address: ip.address, ehlo: ip.ehlo ?? config.hostname }));
-  const found: string[] = [];
-  for (const family of ['resolve4', 'resolve6'] as const) {
-    found.push(...(await dns.resolver[family](config.hostname).catch(() => [] as string[])));
-  }
-  if (found.length === 0) {
-    throw new InputError(`no outbound.ips configured and ${config.hostname} resolves to no address: list the relay's public addresses in outbound.ips to check SPF against them`);
-  }
-  return found.map((address) => ({ address, ehlo: config.hostname }));
 }
