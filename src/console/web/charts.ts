@@ -32,30 +32,31 @@ const hhmm = (at: number): string => new Date(at).toISOString().slice(11, 16);
 
 /** A bar per slice (an hour each for the 24-hour window), the newest on the right; each bar's title gives its count. */
 export function sliceBars(slices: readonly { start: number; units: number }[], sliceMs: number, label: string): Html {
-  const width = 480;
-  const height = 150;
-  const top = 14;
-  const bottom = 124;
-  const left = 34;
-  const slot = (width - left - 4) / Math.max(1, slices.length);
+  // Drawn about the size a phone shows it, so its labels stay readable there; wider screens scale it up.
+  const width = 320;
+  const height = 132;
+  const top = 12;
+  const bottom = 110;
+  const left = 28;
+  const slot = (width - left - 2) / Math.max(1, slices.length);
   const peak = Math.max(1, ...slices.map((s) => s.units));
   const scale = (bottom - top) / peak;
   const bars = slices.map((s, i) => {
     const h = round(s.units * scale);
-    const x = round(left + i * slot + 2);
-    return html`<rect x="${x}" y="${round(bottom - h)}" width="${round(slot - 4)}" height="${Math.max(h, s.units > 0 ? 1 : 0)}" fill="#1b5fbf"><title>${hhmm(s.start)}–${hhmm(s.start + sliceMs)} UTC: ${s.units}</title></rect>`;
+    const x = round(left + i * slot + 1);
+    return html`<rect x="${x}" y="${round(bottom - h)}" width="${round(slot - 2)}" height="${Math.max(h, s.units > 0 ? 1 : 0)}" fill="#1b5fbf"><title>${hhmm(s.start)}–${hhmm(s.start + sliceMs)} UTC: ${s.units}</title></rect>`;
   });
   // A time label every 6 slices, and "now" at the right edge.
   const ticks = slices
-    .map((s, i) => (i % 6 === 0 ? html`<text x="${round(left + i * slot + 2)}" y="${bottom + 16}" font-size="11" fill="#5b6478">${hhmm(s.start)}</text>` : null))
+    .map((s, i) => (i % 6 === 0 ? html`<text x="${round(left + i * slot + 2)}" y="${bottom + 14}" font-size="10" fill="#5b6478">${hhmm(s.start)}</text>` : null))
     .filter((t) => t !== null);
   return html`<svg class="bars" viewBox="0 0 ${width} ${height}" role="img" aria-label="${label}">
 <line x1="${left}" y1="${bottom}" x2="${width - 2}" y2="${bottom}" stroke="#c4cad6"/>
 <line x1="${left}" y1="${top}" x2="${width - 2}" y2="${top}" stroke="#eef0f4"/>
-<text x="${left - 6}" y="${top + 4}" font-size="11" text-anchor="end" fill="#5b6478">${peak}</text>
-<text x="${left - 6}" y="${bottom}" font-size="11" text-anchor="end" fill="#5b6478">0</text>
+<text x="${left - 6}" y="${top + 4}" font-size="10" text-anchor="end" fill="#5b6478">${peak}</text>
+<text x="${left - 6}" y="${bottom}" font-size="10" text-anchor="end" fill="#5b6478">0</text>
 ${bars}
 ${ticks}
-<text x="${width - 2}" y="${bottom + 16}" font-size="11" text-anchor="end" fill="#5b6478">now</text>
+<text x="${width - 2}" y="${bottom + 14}" font-size="10" text-anchor="end" fill="#5b6478">now</text>
 </svg>`;
 }
