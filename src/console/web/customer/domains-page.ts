@@ -1,10 +1,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.js';
+import type { DomainCheck } from '../../../sender-auth/domain-check.js';
 import { checkSenderDomain, senderDomains } from '../../views/domains.js';
 import { at } from '../format.js';
 import { html } from '../html.js';
 import { errorPage, layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
+
+/**
+ * A check's "to do" as a customer can act on it: `relais` commands are the relay staff's to run, so the customer
+ * is told what to ask them; records to publish in the customer's own DNS stay as they are.
+ */
+function forCustomer(check: DomainCheck, domain: string): string {
+  const action = check.action ?? '-';
+  if (!/"relais /.test(action)) return action;
+  if (check.check === 'dkim' && check.verdict === 'no-key') return `Ask support to create a DKIM key for ${domain}, then publish the TXT record they give you.`;
+  if (check.check === 'spf') return "The relay's own SPF record needs updating: tell support.";
+  return `Ask support: ${action}`;
+}
 
 /** `/domains`: the domains the viewer's credentials send from, their DKIM key and blocklist state. */
 export async function domainsPage(request: FastifyRequest, reply: FastifyReply, services: Services): Promise<FastifyReply> {
@@ -46,7 +59,7 @@ ${
 <div class="table"><table class="checks">
 <thead><tr><th>Check</th><th>Result</th><th>Detail</th><th>To do</th></tr></thead>
 <tbody>${report.checks.map(
-        (c) => html`<tr><td>${c.check.toUpperCase()}</td><td><span class="state ${c.pass ? 'ok' : 'bad'}">${c.verdict}</span></td><td>${c.detail}</td><td>${c.action ?? '-'}</td></tr>`,
+        (c) => html`<tr><td>${c.check.toUpperCase()}</td><td><span class="state ${c.pass ? 'ok' : 'bad'}">${c.verdict}</span></td><td>${c.detail}</td><td>${c.action === null ? '-' : viewer.role === 'staff' ? c.action : forCustomer(c, row.domain)}</td></tr>`,
       )}</tbody></table></div>`
 }
 <p><a href="/domains">Back to domains</a></p>`;
