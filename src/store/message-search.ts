@@ -44,7 +44,8 @@ export async function searchMessages(db: SqlDatabase, search: MessageSearch): Pr
     where.push('m.id = ?');
     params.push(search.id);
   }
-  const recipientLike = "m.id IN (SELECT message_id FROM recipients WHERE LOWER(address) LIKE ? ESCAPE '\\')";
+  // Correlated, so a customer's search reads only its own messages' recipients (recipients_by_message).
+  const recipientLike = "EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND LOWER(r.address) LIKE ? ESCAPE '\\')";
   const senderLike = "LOWER(m.mail_from) LIKE ? ESCAPE '\\'";
   const messageIdLike = "LOWER(m.header_message_id) LIKE ? ESCAPE '\\'";
   if (search.recipient?.trim()) {
@@ -82,7 +83,11 @@ export async function searchMessages(db: SqlDatabase, search: MessageSearch): Pr
   const rows = await db.all<MessageRow>(`${MESSAGE_SELECT} WHERE m.id IN (${marks})`, ids);
   const recipients = await db.all<RecipientRow>(`${RECIPIENT_SELECT} WHERE message_id IN (${marks}) ORDER BY id`, ids);
   const byMessage = new Map<string, RecipientRow[]>();
-  for (const r of recipients) byMessage.set(r.message_id, [...(byMessage.get(r.message_id) ?? []), r]);
+  for (const r of recipients) {
+    const list = byMessage.get(r.message_id);
+    if (list) list.push(r);
+    else byMessage.set(r.message_id, [r]);
+  }
   const byId = new Map(rows.map((r) => [r.id, r]));
   const found: FoundMessage[] = [];
   for (const owner of owners) {
