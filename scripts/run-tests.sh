@@ -26,6 +26,10 @@ if [ -z "${RELAIS_TEST_PG:-}" ]; then
 fi
 
 npm run typecheck
+# Tests run the relais command hundreds of times: built, it starts in a third of the time tsx needs.
+npm run --silent build
+RELAIS_TEST_CLI=dist
+export RELAIS_TEST_CLI
 # Node 20 neither expands quoted globs nor finds .ts files by itself: list them (or run the files given).
 if [ "$#" -gt 0 ]; then files="$*"; else files=$(find test -name '*.test.ts' | sort); fi
 node --import tsx --test --test-concurrency="${RELAIS_TEST_CONCURRENCY:-4}" $files

@@ -1,9 +1,10 @@
 import { ConsoleServer } from './console/http-server.js';
 import { ClamdScanner } from './antivirus/virus-scanner.js';
-import { DeliveryService } from './delivery/delivery-service.js';
+import { DeliveryService, type DeliveryObserver } from './delivery/delivery-service.js';
 import { Scheduler } from './queue/scheduler.js';
 import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { RelayMetrics } from './metrics/relay-metrics.js';
 import { Spool } from './queue/spool.js';
 import { BlocklistSchedule, type Round } from './reputation/blocklist-schedule.js';
 import { DnsblLookup } from './reputation/dnsbl-lookup.js';
@@ -20,6 +21,7 @@ import { leaseOwner } from './store/delivery-queue.js';
 import { AuthGuard } from './submission/auth-guard.js';
 import { ConnectionLimiter } from './submission/connection-limits.js';
 import { parseEndpoint, SubmissionListeners, type BoundListener } from './submission/listeners.js';
+import type { SubmissionObserver } from './submission/session.js';
 import { RelayPolicy, type RelayPolicyDeps } from './submission/relay-policy.js';
 import { ensureTlsFiles, loadServerTls, type ServerTls, type TlsFiles } from './submission/tls-context.js';
 
@@ -40,6 +42,8 @@ export interface Relay extends Services {
   /** The blocklist rounds (outbound addresses, sender domains); `runNow()` runs one at once. */
   blocklists: BlocklistSchedule;
   listeners: BoundListener[];
+  /** Counters and gauges served at /metrics on listen.console (kept, and counting, when the console is off). */
+  metrics: RelayMetrics;
   tls: TlsFiles;
   /** Re-reads the certificate and key (after a renewal): `relais start` does it on SIGHUP. */
   reloadTls(): void;
@@ -56,12 +60,20 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     if (services.store.dialect === 'sqlite') await services.store.releaseAllReservations();
     const tls = await ensureTlsFiles(config.tls, config.data_dir, config.hostname);
     const spool = new Spool(services.store, config.queue.commit_batch_max);
+    const metrics = new RelayMetrics({
+      clock,
+      logger,
+      readStore: () => services.store.metrics.snapshot(),
+      outboundAddresses: config.outbound.ips.map((ip) => ip.address),
+    });
     const reputation = createBlocklistMonitoring(config, services, logger);
     const signer = await createSigner(config, services, logger);
     const serverTls = loadServerTls(tls, config.tls);
-    const listeners = createSubmission(config, services, spool, signer, serverTls, logger, reputation.senderDomains);
+    const listeners = createSubmission(config, services, spool, signer, serverTls, logger, reputation.senderDomains, metrics);
     const inbound = createInbound(config, services, serverTls, logger);
-    const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger) : {};
+    metrics.countSessions('submission', () => listeners.activeSessions);
+    metrics.countSessions('inbound', () => inbound.activeSessions);
+    const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger, metrics) : {};
     if (scheduler) spool.onCommitted = () => scheduler.wake();
     const bounceWatch = delivery && config.abuse.max_bounce_rate !== undefined ? new BounceWatch(services.bounces, clock, config.abuse.bounce_check_interval, logger) : undefined;
     if (delivery && bounceWatch) delivery.onSettled = (credentialId) => bounceWatch.settled(credentialId);
@@ -74,7 +86,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     try {
       bound.push(...(await inbound.start()));
       if (config.listen.console.length > 0) {
-        consoleServer = await ConsoleServer.start(config.listen.console, { services, logger });
+        consoleServer = await ConsoleServer.start(config.listen.console, { services, logger, metrics });
         bound.push(...consoleServer.bound);
       }
     } catch (error) {
@@ -95,6 +107,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       ...services,
       logger,
       listeners: bound,
+      metrics,
       tls,
       delivery,
       scheduler,
@@ -134,6 +147,7 @@ function createSubmission(
   serverTls: ServerTls,
   logger: Logger,
   senderDomains: SenderDomainRecorder,
+  observer: SubmissionObserver,
 ): SubmissionListeners {
   const policy = new RelayPolicy({
     senderDomains,
@@ -188,7 +202,7 @@ function createSubmission(
     services.clock,
   );
   const { submission, smtps, smtp } = config.listen;
-  return new SubmissionListeners({ settings, policy, guard, logger, secureContext: serverTls.context }, { submission, smtps, smtp }, limiter);
+  return new SubmissionListeners({ settings, policy, guard, logger, observer, secureContext: serverTls.context }, { submission, smtps, smtp }, limiter);
 }
 
 /** listen.inbound: mail to the relay's own addresses (complaints), with the submission side's SMTP engine and limits. */
@@ -316,8 +330,8 @@ function createBlocklistMonitoring(config: RelaisConfig, services: Services, log
 }
 
 /** The delivery side: the delivery service and the scheduler that feeds it from the queue. */
-function createDelivery(config: RelaisConfig, services: Services, logger: Logger): { delivery: DeliveryService; scheduler: Scheduler } {
-  const delivery = new DeliveryService(services.store, services.clock, config, logger);
+function createDelivery(config: RelaisConfig, services: Services, logger: Logger, observer: DeliveryObserver): { delivery: DeliveryService; scheduler: Scheduler } {
+  const delivery = new DeliveryService(services.store, services.clock, config, logger, observer);
   const scheduler = new Scheduler(
     services.store.delivery,
     services.clock,

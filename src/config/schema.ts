@@ -353,6 +353,13 @@ export const configSchema = z.strictObject({
       login_block_for: duration('15m'),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      // GET /metrics on listen.console asks for a staff API token (Authorization: Bearer, relais token add) when
+      // true. Off by default: the console listens on loopback, and a proxy in front of it can keep /metrics in.
+      token_required: z.boolean().default(false),
+    })
+    .prefault({}),
   // The price list of staff work, recorded as charges when staff reinstate a suspended credential (README: Fees).
   fees: z
     .strictObject({

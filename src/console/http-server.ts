@@ -4,14 +4,22 @@ import type { Logger } from '../log/logger.js';
 import { parseEndpoint, type BoundListener } from '../submission/listeners.js';
 import { sendError } from './api-errors.js';
 import type { Services } from '../services.js';
+import type { RelayMetrics } from '../metrics/relay-metrics.js';
 import { complaintsRoute } from './complaints-route.js';
+import { healthRoutes } from './metrics/health-routes.js';
+import { metricsRoute } from './metrics/metrics-route.js';
 import { errorPage } from './web/layout.js';
 import { webRoutes } from './web/web-routes.js';
 
 export interface ConsoleDeps {
   services: Services;
   logger: Logger;
+  /** The relay's metrics, served at /metrics; absent, there is no /metrics (/healthz and /readyz always are). */
+  metrics?: RelayMetrics;
 }
+
+/** Probes answered well are logged at debug: a load balancer and Prometheus would fill the log otherwise. */
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * The HTTP side of Relais (listen.console): the web console, and the JSON API under /api/v1 (and /api for the
@@ -55,11 +63,19 @@ export class ConsoleServer {
         : errorPage(reply, 404, 'Not found', 'There is no such page.'),
     );
     app.addHook('onResponse', async (request, reply) => {
-      deps.logger.info(
+      const probe = reply.statusCode < 400 && PROBE_PATHS.has(request.url.split('?')[0] as string);
+      deps.logger[probe ? 'debug' : 'info'](
         { event: 'http', method: request.method, url: request.url.slice(0, 300), status: reply.statusCode, client_ip: request.ip, ms: Math.round(reply.elapsedTime) },
         'HTTP request',
       );
     });
+    const store = deps.services.store;
+    await app.register(async (scope) => healthRoutes(scope, { pingStore: () => store.metrics.ping(), logger: deps.logger }));
+    const metrics = deps.metrics;
+    if (metrics) {
+      const tokenRequired = deps.services.config.metrics.token_required;
+      await app.register(async (scope) => metricsRoute(scope, { metrics, tokens: deps.services.tokens, tokenRequired }));
+    }
     for (const prefix of ['/api', '/api/v1']) await app.register(async (scope) => complaintsRoute(scope, routeDeps), { prefix });
     await app.register(async (scope) => webRoutes(scope, deps));
     await app.ready();

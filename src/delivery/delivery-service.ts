@@ -8,7 +8,7 @@ import { nextState } from '../queue/retry-schedule.js';
 import type { DeliveryJob, JobRun } from '../queue/scheduler.js';
 import type { Clock } from '../shared/clock.js';
 import type { AttemptRecord, RecipientUpdate } from '../store/delivery-records.js';
-import type { NewMessage } from '../store/records.js';
+import type { MessageKind, NewMessage } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { attemptView } from './attempt-view.js';
 import { ConnectionPool } from './connection-pool.js';
@@ -18,6 +18,22 @@ import { DnsLookup } from './dns-lookup.js';
 import { IpPool } from './ip-pool.js';
 import { PoolRestrictions } from './pool-restrictions.js';
 import { DEFAULT_IP_BLOCK_PATTERNS, replyPatterns } from './reply-classifier.js';
+
+/** Recipients of one message whose outcome of one job is now durable (the metrics count them). */
+export interface SettledOutcome {
+  kind: MessageKind;
+  /** When the message was accepted (queued), for the latency of the delivered ones. */
+  acceptedAt: number;
+  at: number;
+  delivered: number;
+  deferred: number;
+  failed: number;
+}
+
+/** Told of every settled outcome; called once per job, after its commit, so an observer only counts. */
+export interface DeliveryObserver {
+  settled(outcome: SettledOutcome): void;
+}
 
 /**
  * Runs delivery jobs end to end: the attempt, the recipients' next state on the message's own schedule, the
@@ -43,6 +59,7 @@ export class DeliveryService {
     private readonly clock: Clock,
     private readonly config: RelaisConfig,
     private readonly logger: Logger,
+    private readonly observer?: DeliveryObserver,
   ) {
     const o = config.outbound;
     this.ips = IpPool.fromConfig(o.ips, config.hostname);
@@ -130,8 +147,9 @@ export class DeliveryService {
     if (failed.length) notices.push({ kind: 'failure', notice: noticeMessage('failure', message, body, failed, this.notices, now) });
     if (relayed.length) notices.push({ kind: 'relayed', notice: noticeMessage('relayed', message, body, relayed, this.notices, now) });
     const owner = job.recipients[0]?.leaseOwner ?? '';
-    const settled = this.settles.settle(updates, result.attempts, notices.map((n) => n.notice), owner).then(() => {
+    const settled = this.settles.settle(updates, result.attempts, notices.map((n) => n.notice), owner).then((applied) => {
       if (message.credentialId !== null && updates.length > 0) this.onSettled(message.credentialId);
+      if (this.observer && applied.size > 0) this.observer.settled(countSettled(updates, applied, message, now));
       for (const a of result.attempts) this.logger.info({ event: 'delivery_attempt', ...attemptView(a) }, 'delivery attempt');
       for (const n of notices) this.logger.info({ event: 'notice_queued', kind: n.kind, message_id: message.id, notice_id: n.notice.id }, `${n.kind} notice queued`);
     });
@@ -180,13 +198,26 @@ export class DeliveryService {
   }
 }
 
+/** The outcomes of one job that took effect (an update whose lease another node took over did not). */
+function countSettled(updates: readonly RecipientUpdate[], applied: ReadonlySet<number>, message: { kind: MessageKind; createdAt: number }, at: number): SettledOutcome {
+  const outcome: SettledOutcome = { kind: message.kind, acceptedAt: message.createdAt, at, delivered: 0, deferred: 0, failed: 0 };
+  for (const u of updates) {
+    if (!applied.has(u.id)) continue;
+    if (u.state === 'delivered') outcome.delivered++;
+    else if (u.state === 'failed') outcome.failed++;
+    else outcome.deferred++;
+  }
+  return outcome;
+}
+
 interface PendingSettle {
   updates: readonly RecipientUpdate[];
   attempts: readonly AttemptRecord[];
   notices: readonly NewMessage[];
   since: number;
   owner: string;
-  done: () => void;
+  /** Resolved with the ids of the updates that took effect (the batch's, a superset of this job's). */
+  done: (applied: Set<number>) => void;
   failed: (error: Error) => void;
 }
 
@@ -207,7 +238,7 @@ class SettleBatcher {
   ) {}
 
   /** `owner` is the lease the recipients were claimed under: only its holder may settle them. */
-  settle(updates: readonly RecipientUpdate[], attempts: readonly AttemptRecord[], notices: readonly NewMessage[], owner: string): Promise<void> {
+  settle(updates: readonly RecipientUpdate[], attempts: readonly AttemptRecord[], notices: readonly NewMessage[], owner: string): Promise<Set<number>> {
     return new Promise((done, failed) => {
       this.pending.push({ updates, attempts, notices, owner, since: performance.now(), done, failed });
       if (!this.writing) void this.write();
@@ -228,14 +259,14 @@ class SettleBatcher {
       while (size < this.pending.length && size < this.maxBatch && (this.pending[size] as PendingSettle).owner === owner) size++;
       const batch = this.pending.splice(0, size);
       try {
-        await this.store.delivery.settle(
+        const applied = await this.store.delivery.settle(
           batch.flatMap((p) => p.updates),
           batch.flatMap((p) => p.attempts),
           batch.flatMap((p) => p.notices),
           this.clock.now(),
           owner,
         );
-        for (const p of batch) p.done();
+        for (const p of batch) p.done(applied);
       } catch (error) {
         if (batch.length === 1) (batch[0] as PendingSettle).failed(error as Error);
         // One job's bad write must not fail the others with it: each alone, then.

@@ -180,7 +180,7 @@ export class DeliveryQueue {
    * node whose lease ran out (and was taken over) must not overwrite the outcome of the node that took over.
    * A recipient already final is never changed again. Another pending row of the same message and address
    * under the same lease (a duplicate RCPT queued before submission removed them) gets the same outcome, since
-   * one SMTP transaction delivered to that address once for both.
+   * one SMTP transaction delivered to that address once for both. Returns the ids of the updates that took effect.
    */
   async settle(
     updates: readonly RecipientUpdate[],
@@ -188,11 +188,13 @@ export class DeliveryQueue {
     notices: readonly NewMessage[],
     now: number,
     owner: string,
-  ): Promise<void> {
-    await this.db.transaction(
+  ): Promise<Set<number>> {
+    return this.db.transaction(
       async (tx) => {
         const messages = new Set<string>();
         const outcomes: SettledRow[] = [];
+        /** The updates that took effect (their lease was still this owner's), for the caller's counts. */
+        const applied = new Set<number>();
         let settled = 0;
         for (const u of updates) {
           // An operator's retry that came while this was leased takes effect now that the lease ends.
@@ -207,6 +209,7 @@ export class DeliveryQueue {
             [u.state, retried, u.nextAttemptAt, u.at, u.reply.slice(0, 1000), u.status, u.remoteMta, now, u.id, owner],
           );
           settled += rows.length;
+          if (rows.length > 0) applied.add(u.id);
           // A recipient can fail with no attempt to record (no route, give-up): its message may be finished too.
           for (const r of rows) {
             messages.add(r.message_id);
@@ -225,6 +228,7 @@ export class DeliveryQueue {
         // Outcomes that all lost their lease belong to the node that took over: so do the notices about them.
         if (updates.length === 0 || settled > 0) for (const notice of notices) await insertMessage(tx, notice);
         for (const id of messages) await markFinished(tx, id, now);
+        return applied;
       },
       { durable: true },
     );

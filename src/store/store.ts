@@ -11,6 +11,7 @@ import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import { DkimKeyStore } from './dkim-keys.js';
 import { HeldMail } from './held-mail.js';
+import { MetricsReadings } from './metrics-snapshot.js';
 import {
   CREDENTIAL_SELECT,
   CUSTOMER_SELECT,
@@ -68,6 +69,8 @@ export class Store {
   readonly logins: Logins;
   readonly webSessions: WebSessions;
   readonly audit: AuditLog;
+  /** Gauges read at scrape time (queue, suspensions, listings) and the readiness check. */
+  readonly metrics: MetricsReadings;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
@@ -81,6 +84,7 @@ export class Store {
     this.logins = new Logins(db);
     this.webSessions = new WebSessions(db);
     this.audit = new AuditLog(db);
+    this.metrics = new MetricsReadings(db);
   }
 
   /**

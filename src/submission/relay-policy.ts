@@ -53,7 +53,7 @@ export class RelayPolicy implements SubmissionPolicy {
       return ok({ credentialId: outcome.credential.id, username: outcome.credential.username });
     } catch (error) {
       this.deps.logger.error({ event: 'store_error', during: 'auth', error: (error as Error).message }, 'store failed during AUTH');
-      return { ok: false, reply: REPLY.custom(454, '4.7.0', 'Temporary authentication failure; try again later') };
+      return { ok: false, reply: REPLY.refusal('store_error', 454, '4.7.0', 'Temporary authentication failure; try again later') };
     }
   }
 
@@ -61,11 +61,11 @@ export class RelayPolicy implements SubmissionPolicy {
     try {
       // Re-read each transaction: staff may disable or hold a credential while its sessions are open.
       const credential = await this.deps.accounts.credential(user.username);
-      if (!credential.enabled) return { ok: false, reply: REPLY.custom(550, '5.7.1', 'This credential is disabled; contact your provider') };
+      if (!credential.enabled) return { ok: false, reply: REPLY.refusal('disabled', 550, '5.7.1', 'This credential is disabled; contact your provider') };
       // A quota hold is told at RCPT with its own 451 and the time it frees; every other suspension waits for staff.
       if (credential.holdReason && credential.holdReason !== 'quota') {
         const since = credential.holdSince === null ? '' : ` since ${formatUtcDateTime(credential.holdSince)}`;
-        return { ok: false, reply: REPLY.custom(550, '5.7.1', `Sending suspended for this account (${credential.holdReason}${since}); contact support`) };
+        return { ok: false, reply: REPLY.refusal('suspended', 550, '5.7.1', `Sending suspended for this account (${credential.holdReason}${since}); contact support`) };
       }
       return ok(undefined);
     } catch (error) {
@@ -78,7 +78,7 @@ export class RelayPolicy implements SubmissionPolicy {
     const literal = addressLiteral(rcpt.domain);
     if (literal === '') return { ok: false, reply: REPLY.badAddressLiteral };
     const range = literal && !this.deps.allowPrivateDestinations ? nonPublicRange(literal) : null;
-    if (range) return { ok: false, reply: REPLY.custom(550, '5.7.1', `Delivery to private or loopback address ${rcpt.domain} is not allowed (${range} range)`) };
+    if (range) return { ok: false, reply: REPLY.refusal('private_destination', 550, '5.7.1', `Delivery to private or loopback address ${rcpt.domain} is not allowed (${range} range)`) };
     try {
       const reservation = await this.deps.quota.reserve(user.credentialId, 1, ticket.reservationId);
       if (reservation.granted) {
@@ -91,7 +91,7 @@ export class RelayPolicy implements SubmissionPolicy {
         reservation.freesAt === null ? 'the active plans allow fewer' : `next free at ${formatUtcMinute(reservation.freesAt)}`;
       // The quota counts recipients (one unit each), and says so.
       const text = `Sending quota of ${reservation.quota} recipients per ${describeWindow(reservation.windowMs)} reached; ${when}`;
-      return { ok: false, reply: REPLY.custom(451, '4.7.1', text) };
+      return { ok: false, reply: REPLY.refusal('quota', 451, '4.7.1', text) };
     } catch (error) {
       return this.storeTrouble('rcpt', error);
     }
@@ -191,7 +191,7 @@ export class RelayPolicy implements SubmissionPolicy {
         return ok(verdict.partial ? `partly scanned (first ${verdict.scannedBytes} bytes)` : null);
       case 'too_big':
         this.deps.logger.info({ event: 'virus_scan_refused', ...log, max_size: verdict.maxSize }, 'message too big to scan; refused');
-        return { ok: false, reply: REPLY.custom(552, '5.3.4', `Message size exceeds the virus scanning limit of ${verdict.maxSize} bytes`) };
+        return { ok: false, reply: REPLY.refusal('message_too_big', 552, '5.3.4', `Message size exceeds the virus scanning limit of ${verdict.maxSize} bytes`) };
       case 'failed': {
         const accepted = antivirus.onError === 'accept';
         this.deps.logger.warn(
@@ -199,7 +199,7 @@ export class RelayPolicy implements SubmissionPolicy {
           'virus scan failed',
         );
         if (accepted) return ok('not scanned');
-        return { ok: false, reply: REPLY.custom(451, '4.3.0', `Virus scan failed (${verdict.reason}); message not accepted, try again later`) };
+        return { ok: false, reply: REPLY.refusal('virus_scan_failed', 451, '4.3.0', `Virus scan failed (${verdict.reason}); message not accepted, try again later`) };
       }
       case 'infected':
         return { ok: false, reply: await this.virusFound(envelope, data, verdict.signature, antivirus.suspensions) };
@@ -223,7 +223,7 @@ export class RelayPolicy implements SubmissionPolicy {
       // The refusal stands: nothing was queued. Only the history lost a line, which the log keeps.
       this.deps.logger.error({ event: 'store_error', during: 'virus_event', error: (error as Error).message }, 'could not record the virus find in the credential history');
     }
-    return REPLY.custom(554, '5.7.1', `Message refused: virus found (${signature})`);
+    return REPLY.refusal('virus', 554, '5.7.1', `Message refused: virus found (${signature})`);
   }
 
   private storeTrouble<T>(during: string, error: unknown): Decision<T> {

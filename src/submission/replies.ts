@@ -1,3 +1,5 @@
+import type { RejectReason } from './reject-reasons.js';
+
 /**
  * Every reply the submission server gives, with its enhanced status code (RFC 3463, RFC 5248).
  * The texts are a public interface: operators' scripts and customers' support tickets quote them.
@@ -9,9 +11,13 @@ export interface Reply {
   text: string;
   /** Close the connection after sending (421 and 221 do). */
   close?: boolean;
+  /** Why a refusal was given, where its status code alone does not say (see reject-reasons.ts); metrics only. */
+  reason?: RejectReason;
 }
 
 const r = (code: number, status: string, text: string, close = false): Reply => ({ code, status, text, close });
+/** A refusal whose status code is shared by several causes, tagged with its own. */
+const because = (reason: RejectReason, reply: Reply): Reply => ({ ...reply, reason });
 
 export const REPLY = {
   closing: r(221, '2.0.0', 'Bye', true),
@@ -27,30 +33,29 @@ export const REPLY = {
 
   timeout: r(421, '4.4.2', 'Idle timeout, closing connection', true),
   tooManyErrors: r(421, '4.7.0', 'Too many errors, closing connection', true),
-  tooManyConnections: r(421, '4.7.0', 'Too many connections, try again later', true),
+  tooManyConnections: because('connection_limit', r(421, '4.7.0', 'Too many connections, try again later', true)),
   tooManyConnectionsFromIp: (max: number) =>
-    r(421, '4.7.0', `Too many connections from your address (at most ${max} at once); close idle ones and try again later`, true),
+    because('connection_limit', r(421, '4.7.0', `Too many connections from your address (at most ${max} at once); close idle ones and try again later`, true)),
   connectionRateExceeded: (max: number) =>
-    r(421, '4.7.0', `Too many new connections from your address (at most ${max} per minute); reuse connections and try again later`, true),
+    because('connection_limit', r(421, '4.7.0', `Too many new connections from your address (at most ${max} per minute); reuse connections and try again later`, true)),
   unreadReplies: r(421, '4.7.0', 'Too many unread replies; read the replies to your commands. Closing connection', true),
-  authBlocked: r(421, '4.7.0', 'Too many failed authentication attempts from your address; try again later', true),
+  authBlocked: because('auth_blocked', r(421, '4.7.0', 'Too many failed authentication attempts from your address; try again later', true)),
   // Unknown usernames lock the same way, so this says nothing about which usernames exist.
-  authBlockedUsername: r(421, '4.7.0', 'Too many failed authentication attempts for this username; try again later', true),
+  authBlockedUsername: because('auth_blocked', r(421, '4.7.0', 'Too many failed authentication attempts for this username; try again later', true)),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later', true),
-  storeFailed: r(451, '4.3.0', 'Temporary failure storing the message; try again later'),
-  dkimFailed: r(451, '4.3.0', 'Temporary failure signing the message (DKIM); try again later'),
+  storeFailed: because('store_error', r(451, '4.3.0', 'Temporary failure storing the message; try again later')),
+  dkimFailed: because('dkim_failed', r(451, '4.3.0', 'Temporary failure signing the message (DKIM); try again later')),
   localError: r(451, '4.3.0', 'Temporary local problem; try again later'),
   tooManyRecipients: (max: number) => r(452, '4.5.3', `Too many recipients (at most ${max} per message)`),
-  noPlan: r(451, '4.7.1', 'No active sending plan for this credential; contact your provider'),
+  noPlan: because('no_plan', r(451, '4.7.1', 'No active sending plan for this credential; contact your provider')),
 
   commandUnrecognized: r(500, '5.5.2', 'Command not recognized'),
   commandTooLong: (max: number) => r(500, '5.5.2', `Line too long (at most ${max} octets per command)`),
   dataLineTooLong: (max: number) =>
-    r(500, '5.5.2', `Message has a line longer than ${max} octets (RFC 5322 2.1.1); wrap or encode long lines`),
-  bareNewline: r(
-    550,
-    '5.5.2',
-    'Message contains bare LF or bare CR line endings; end every line with CRLF (RFC 5321 2.3.8)',
+    because('bad_content', r(500, '5.5.2', `Message has a line longer than ${max} octets (RFC 5322 2.1.1); wrap or encode long lines`)),
+  bareNewline: because(
+    'bad_content',
+    r(550, '5.5.2', 'Message contains bare LF or bare CR line endings; end every line with CRLF (RFC 5321 2.3.8)'),
   ),
   syntax: (usage: string) => r(501, '5.5.4', `Syntax: ${usage}`),
   badSender: r(501, '5.1.7', 'Bad sender address syntax'),
@@ -81,6 +86,8 @@ export const REPLY = {
   messageTooBig: (max: number) => r(552, '5.3.4', `Message size exceeds fixed limit of ${max} bytes`),
   declaredTooBig: (max: number) => r(552, '5.3.4', `Declared message size exceeds fixed limit of ${max} bytes`),
   custom: r,
+  /** A refusal made by the policy, with the reason the metrics give it. */
+  refusal: (reason: RejectReason, code: number, status: string, text: string): Reply => because(reason, r(code, status, text)),
 } as const;
 
 export function formatReply(reply: Reply): string {

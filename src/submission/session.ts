@@ -53,7 +53,18 @@ export interface SessionContext {
    * its first command, AUTH is neither offered nor accepted, and the policy decides recipient by recipient.
    */
   anonymous?: AuthenticatedUser;
+  /** Told of every queued message and every refusal (the metrics); absent on listen.inbound. */
+  observer?: SubmissionObserver;
   onClosed(session: SmtpSession): void;
+}
+
+/**
+ * What the session tells the rest of Relais as it answers: called on the hot path, so an observer only counts.
+ * `command` is the SMTP verb refused ('CONNECT' for a connection turned away before its greeting).
+ */
+export interface SubmissionObserver {
+  accepted(recipients: number): void;
+  rejected(command: string, reply: Reply): void;
 }
 
 interface Transaction {
@@ -131,8 +142,10 @@ export class SmtpSession {
     } else {
       this.attach(this.raw);
     }
-    if (refusal) this.send({ ...refusal, close: true });
-    else this.send(REPLY.custom(220, '', `${this.ctx.settings.hostname} ESMTP Relais`));
+    if (refusal) {
+      this.ctx.observer?.rejected('CONNECT', refusal);
+      this.send({ ...refusal, close: true });
+    } else this.send(REPLY.custom(220, '', `${this.ctx.settings.hostname} ESMTP Relais`));
   }
 
   shutdown(): void {
@@ -463,6 +476,7 @@ export class SmtpSession {
     // A stable, flat line for fail2ban: failregex = "event":"auth_failed","client_ip":"<HOST>"
     this.ctx.logger.warn({ event: 'auth_failed', client_ip: this.clientIp, credential: username || null, reason: why }, 'authentication failed');
     this.stats.rejected++;
+    this.ctx.observer?.rejected('AUTH', reply);
     if (outcome.ipBlocked || outcome.usernameBlocked) {
       this.ctx.logger.warn(
         { event: 'auth_blocked', client_ip: this.clientIp, credential: username || null, scope: outcome.ipBlocked ? 'ip' : 'username' },
@@ -475,7 +489,9 @@ export class SmtpSession {
 
   private blocked(scope: 'ip' | 'username', username: string): void {
     this.ctx.logger.warn({ event: 'auth_blocked', client_ip: this.clientIp, credential: username || null, scope }, 'authentication refused during cool-down');
-    this.send(scope === 'ip' ? REPLY.authBlocked : REPLY.authBlockedUsername);
+    const reply = scope === 'ip' ? REPLY.authBlocked : REPLY.authBlockedUsername;
+    this.ctx.observer?.rejected('AUTH', reply);
+    this.send(reply);
   }
 
   private async mail(rest: string): Promise<void> {
@@ -556,6 +572,7 @@ export class SmtpSession {
     if (!accepted.ok) return this.reject('DATA', accepted.reply);
     this.stats.messages++;
     this.stats.recipients += transaction.recipients.length;
+    this.ctx.observer?.accepted(transaction.recipients.length);
     const { queueId, size } = accepted.value;
     if (this.stats.messageIds.length < 100) this.stats.messageIds.push(queueId);
     this.ctx.logger.info(
@@ -589,6 +606,7 @@ export class SmtpSession {
 
   private reject(command: string, reply: Reply, argument?: string): void {
     this.stats.rejected++;
+    this.ctx.observer?.rejected(command, reply);
     this.ctx.logger.info(
       {
         event: 'rejected',
