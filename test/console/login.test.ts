@@ -18,6 +18,11 @@ describe('console logins', () => {
     await relay.relay.accounts.addCustomer('Login Co', 'ops@login.test');
   });
   after(() => relay.stop());
+  // Past the first test, logins come from the service \`relais login add\` calls: the CLI's own output is tested once.
+  const newLogin = async (email: string, customer: string) => {
+    const { login, password } = await relay.relay.logins.add(email, customer);
+    return { email: login.email, password };
+  };
 
   test('relais login add prints a generated password once, and --json gives it too', async () => {
     const text = await runCli(['login', 'add', '--customer', 'Login Co', '--email', 'Text@Login.test', '--config', configFile]);
@@ -39,7 +44,7 @@ describe('console logins', () => {
   });
 
   test('sign-in sets a session cookie that is HttpOnly, SameSite and Secure, and opens the console', async () => {
-    const { email, password } = await addLogin(configFile, ['--customer', 'Login Co', '--email', 'cookies@login.test']);
+    const { email, password } = await newLogin('cookies@login.test', 'Login Co');
     const { response, session } = await postLogin(base, email, password);
     assert.equal(response.status, 303);
     assert.equal(response.headers.get('location'), '/');
@@ -58,7 +63,7 @@ describe('console logins', () => {
   });
 
   test('a wrong password is 401 and sets no session', async () => {
-    const { email } = await addLogin(configFile, ['--customer', 'Login Co', '--email', 'wrong@login.test']);
+    const { email } = await newLogin('wrong@login.test', 'Login Co');
     const { response, session } = await postLogin(base, email, 'not-the-password');
     assert.equal(response.status, 401);
     assert.equal(session, '');
@@ -68,7 +73,7 @@ describe('console logins', () => {
   });
 
   test('logout ends the session in the store: the old cookie no longer opens anything', async () => {
-    const { email, password } = await addLogin(configFile, ['--customer', 'Login Co', '--email', 'logout@login.test']);
+    const { email, password } = await newLogin('logout@login.test', 'Login Co');
     const { cookie, csrf } = await signIn(base, email, password);
     const out = await fetch(`${base}/logout`, { ...form({ _csrf: csrf }), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } });
     assert.equal(out.status, 303);
@@ -80,7 +85,7 @@ describe('console logins', () => {
   });
 
   test('disabling a login ends its sessions at once', async () => {
-    const { email, password } = await addLogin(configFile, ['--customer', 'Login Co', '--email', 'disabled@login.test']);
+    const { email, password } = await newLogin('disabled@login.test', 'Login Co');
     const { cookie } = await signIn(base, email, password);
     assert.equal((await fetch(`${base}/`, { headers: { cookie }, redirect: 'manual' })).status, 200);
     const disabled = await runCli(['login', 'disable', email, '--config', configFile]);
@@ -93,7 +98,7 @@ describe('console logins', () => {
   });
 
   test('forms without the session CSRF token are refused with 403, and do nothing', async () => {
-    const { email, password } = await addLogin(configFile, ['--customer', 'Login Co', '--email', 'csrf@login.test']);
+    const { email, password } = await newLogin('csrf@login.test', 'Login Co');
     const { cookie, csrf } = await signIn(base, email, password);
     const headers = { 'content-type': 'application/x-www-form-urlencoded', cookie };
     const missing = await fetch(`${base}/logout`, { ...form({}), headers });
@@ -106,7 +111,7 @@ describe('console logins', () => {
   });
 
   test('login CSRF: a sign-in post without the token its form set is refused (403), even with the right password', async () => {
-    const { email, password } = await addLogin(configFile, ['--customer', 'Login Co', '--email', 'logincsrf@login.test']);
+    const { email, password } = await newLogin('logincsrf@login.test', 'Login Co');
     // A cross-site form has neither the cookie nor the matching field.
     const bare = await fetch(`${base}/login`, form({ email, password }));
     assert.equal(bare.status, 403);
@@ -127,21 +132,23 @@ describe('console logins', () => {
 describe('console sign-in rate limiting (shipped limits: 5 failures per account, 10 per address)', () => {
   let relay: TestRelay;
   let base: string;
-  let configFile: string;
 
   before(async () => {
     relay = await startTestRelay({ overrides: { listen: { console: ['127.0.102.2:0'] } } });
     base = `http://127.0.102.2:${relay.port('console')}`;
-    configFile = cliConfigFor(relay);
     await relay.relay.accounts.addCustomer('Limit Co', 'ops@limit.test');
   });
   after(() => relay.stop());
+  const newLogin = async (email: string, customer: string) => {
+    const { login, password } = await relay.relay.logins.add(email, customer);
+    return { email: login.email, password };
+  };
 
   test('429 for an account after its failures, even with the right password, then 429 for the address', async () => {
     assert.equal(relay.config.console.max_login_failures_per_account, 5);
     assert.equal(relay.config.console.max_login_failures_per_ip, 10);
-    const target = await addLogin(configFile, ['--customer', 'Limit Co', '--email', 'target@limit.test']);
-    const other = await addLogin(configFile, ['--customer', 'Limit Co', '--email', 'other@limit.test']);
+    const target = await newLogin('target@limit.test', 'Limit Co');
+    const other = await newLogin('other@limit.test', 'Limit Co');
     for (let i = 0; i < 5; i++) assert.equal((await postLogin(base, target.email, `guess-${i}`)).response.status, 401);
     const locked = await postLogin(base, target.email, target.password);
     assert.equal(locked.response.status, 429);
