@@ -17,9 +17,9 @@ ${
   charges.length === 0
     ? html`<p class="muted">No charges.</p>`
     : html`<div class="table"><table class="charges">
-<thead><tr><th>Time</th>${staff ? html`<th>Customer</th>` : ''}<th>Credential</th><th>Fee</th><th>Amount</th><th>Reason</th><th>Note</th></tr></thead>
+<thead><tr><th>Time</th>${staff ? html`<th>Customer</th>` : ''}<th>Amount</th><th>Credential</th><th>Note</th></tr></thead>
 <tbody>${charges.map(
-        (c) => html`<tr><td>${at(c.at)}</td>${staff ? html`<td>${c.customer}</td>` : ''}<td>${c.credential}</td><td>${c.fee}</td><td class="num">${c.amount} ${c.currency}</td><td>${c.reason ?? '-'}</td><td>${c.note ?? '-'}</td></tr>`,
+        (c) => html`<tr><td>${at(c.at)}</td>${staff ? html`<td>${c.customer}</td>` : ''}<td class="num">${c.amount} ${c.currency}<div class="muted">${c.fee}</div></td><td>${c.credential}<div class="muted">${c.reason ?? '-'}</div></td><td>${c.note ?? '-'}</td></tr>`,
       )}</tbody></table></div>
 ${totalsByCurrency(charges).map((t) => html`<p><strong>Total: ${t.amount} ${t.currency}</strong></p>`)}`
 }`;

@@ -16,15 +16,13 @@ ${
   list.length === 0
     ? html`<p class="muted">No complaints.</p>`
     : html`<div class="table"><table class="complaints">
-<thead><tr><th>Received</th>${staff ? html`<th>Customer</th><th>Status</th>` : ''}<th>Credential</th><th>Type</th><th>Complaining recipient</th><th>Message</th></tr></thead>
+<thead><tr><th>Received</th>${staff ? html`<th>Customer</th><th>Status</th>` : ''}<th>Message</th><th>Credential</th></tr></thead>
 <tbody>${list.map(
         (c) => html`<tr>
-<td>${at(c.receivedAt)}</td>
+<td>${at(c.receivedAt)}<div class="muted">${c.feedbackType ?? '-'}${c.userAgent ? ` · ${c.userAgent}` : ''}</div></td>
 ${staff ? html`<td>${c.customer ?? '-'}</td><td>${stateTag(c.status)}</td>` : ''}
+<td>${c.queueId ? html`<a href="/messages/${encodeURIComponent(c.queueId)}">${c.queueId}</a>` : (c.originalMessageId ?? '-')}<div class="muted">to ${c.originalRcptTo.join(', ') || '-'}</div></td>
 <td>${c.username ?? '-'}</td>
-<td>${c.feedbackType ?? '-'}${c.userAgent ? html`<div class="muted">${c.userAgent}</div>` : ''}</td>
-<td>${c.originalRcptTo.join(', ') || '-'}</td>
-<td>${c.queueId ? html`<a href="/messages/${encodeURIComponent(c.queueId)}">${c.queueId}</a>` : (c.originalMessageId ?? '-')}</td>
 </tr>`,
       )}</tbody></table></div>`
 }`;

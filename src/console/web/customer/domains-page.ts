@@ -29,15 +29,13 @@ ${
   rows.length === 0
     ? html`<p class="muted">No mail sent yet.</p>`
     : html`<div class="table"><table class="domains">
-<thead><tr><th>Domain</th>${viewer.role === 'staff' ? html`<th>Customer</th>` : ''}<th>Credentials</th><th>Last use</th><th>DKIM</th><th>Blocklists</th></tr></thead>
+<thead><tr><th>Domain</th>${viewer.role === 'staff' ? html`<th>Customer</th>` : ''}<th>DKIM</th><th>Blocklists</th></tr></thead>
 <tbody>${rows.map(
         (r) => html`<tr>
-<td><a href="/domains/${encodeURIComponent(r.domain)}">${r.domain}</a></td>
+<td><a href="/domains/${encodeURIComponent(r.domain)}">${r.domain}</a><div class="muted">${r.credentials.map((c) => c.username).join(', ')} · last ${at(r.lastUsedAt)}</div></td>
 ${viewer.role === 'staff' ? html`<td>${[...new Set(r.credentials.map((c) => c.customer))].join(', ')}</td>` : ''}
-<td>${r.credentials.map((c) => c.username).join(', ')}</td>
-<td>${at(r.lastUsedAt)}</td>
-<td>${r.dkim ? html`<span class="state ok">signed</span> <span class="muted">${r.dkim.selector} (${r.dkim.algorithm})</span>` : html`<span class="state wait">no key</span>`}</td>
-<td>${html`<span class="state ${r.blocklist.listed ? 'bad' : ''}">${r.blocklist.state}</span>`}</td>
+<td>${r.dkim ? html`<span class="state ok">signed</span><div class="muted">${r.dkim.selector} (${r.dkim.algorithm})</div>` : html`<span class="state wait">no key</span>`}</td>
+<td><span class="state ${r.blocklist.listed ? 'bad' : ''}">${r.blocklist.state}</span></td>
 </tr>`,
       )}</tbody></table></div>`
 }`;
