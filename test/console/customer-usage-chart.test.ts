@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { unitsBySlice } from '../../src/console/views/usage.js';
+import { unitsBySlice } from '../../src/console/views/usage-by-credential.js';
 import { sliceBars } from '../../src/console/web/charts.js';
 
 const HOUR = 3_600_000;

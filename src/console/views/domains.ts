@@ -1,12 +1,9 @@
 import { InputError } from '../../accounts/validation.js';
 import { domainState, type DomainBlocklistState } from '../../reputation/domain-state.js';
-import { checkDomain, type DomainReport } from '../../sender-auth/domain-check.js';
-import { TxtLookup } from '../../sender-auth/dns-txt.js';
-import { outboundAddresses } from '../../sender-auth/outbound-addresses.js';
-import { spfRootName } from '../../sender-auth/spf-record.js';
+import { checkRelayDomain, type DomainReport } from '../../sender-auth/domain-check.js';
 import type { Services } from '../../services.js';
 import type { Viewer } from '../viewer.js';
-import { visibleCredentials } from './credentials.js';
+import { visibleCredentials } from './own-credentials.js';
 
 export interface SenderDomainRow {
   domain: string;
@@ -66,17 +63,8 @@ export async function senderDomains(services: Services, viewer: Viewer): Promise
 export async function checkSenderDomain(services: Services, viewer: Viewer, domain: string): Promise<{ row: SenderDomainRow; report: DomainReport | { error: string } } | undefined> {
   const row = (await senderDomains(services, viewer)).find((r) => r.domain === domain.toLowerCase());
   if (!row) return undefined;
-  const { config } = services;
-  const dns = new TxtLookup(config.dns.servers, config.dns.timeout);
   try {
-    const report = await checkDomain({
-      domain: row.domain,
-      spfRoot: spfRootName(config),
-      outbound: await outboundAddresses(config, dns),
-      hostname: config.hostname,
-      dkimKey: await services.store.dkim.find(row.domain),
-      dns,
-    });
+    const report = await checkRelayDomain(services.config, services.store, row.domain);
     return { row, report };
   } catch (error) {
     if (error instanceof InputError) return { row, report: { error: error.message } };

@@ -37,6 +37,6 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
     },
   });
   const signedIn = requireSignIn(services.logins);
-  app.get('/', { preHandler: signedIn }, (request, reply) => homePage(request, reply, services));
   customerPageRoutes(app, services, signedIn);
+  app.get('/', { preHandler: signedIn }, (request, reply) => homePage(request, reply, services));
 }

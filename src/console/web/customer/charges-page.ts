@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { totalsByCurrency } from '../../../reputation/fees.js';
 import type { Services } from '../../../services.js';
-import { visibleCharges } from '../../views/charges.js';
+import { visibleCharges } from '../../views/charge-list.js';
 import { at } from '../format.js';
 import { html } from '../html.js';
 import { layout, sendPage } from '../layout.js';

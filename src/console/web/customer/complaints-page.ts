@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.js';
-import { visibleComplaints } from '../../views/complaints.js';
+import { visibleComplaints } from '../../views/complaint-list.js';
 import { at, stateTag } from '../format.js';
 import { html } from '../html.js';
 import { layout, sendPage } from '../layout.js';

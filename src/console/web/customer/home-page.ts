@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.js';
 import { describeWindow } from '../../../shared/time-format.js';
 import { recentMessages } from '../../views/messages.js';
-import { credentialUsages, type CredentialUsage, type Suspension } from '../../views/usage.js';
+import { credentialUsages, type CredentialUsage, type Suspension } from '../../views/usage-by-credential.js';
 import { gauge, sliceBars } from '../charts.js';
 import { at, notBefore } from '../format.js';
 import { html, type Html } from '../html.js';

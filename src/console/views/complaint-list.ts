@@ -1,7 +1,7 @@
 import type { Services } from '../../services.js';
 import type { Complaint } from '../../store/complaints.js';
 import type { Viewer } from '../viewer.js';
-import { visibleCredentials } from './credentials.js';
+import { visibleCredentials } from './own-credentials.js';
 
 /**
  * Complaints the viewer may see, newest first: a customer's are those tied to its credentials (an unmatched

@@ -1,6 +1,6 @@
 import type { Services } from '../../services.js';
 import type { Viewer } from '../viewer.js';
-import { visibleCredentials } from './credentials.js';
+import { visibleCredentials } from './own-credentials.js';
 
 export interface ChargeRow {
   at: number;

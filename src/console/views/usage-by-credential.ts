@@ -3,7 +3,7 @@ import { isSuspensionReason, liftedByStaff } from '../../reputation/suspensions.
 import type { Services } from '../../services.js';
 import type { Credential, Plan, UsageBucket } from '../../store/records.js';
 import type { Viewer } from '../viewer.js';
-import { visibleCredentials } from './credentials.js';
+import { visibleCredentials } from './own-credentials.js';
 
 /**
  * Why a credential cannot send now, as its customer is told: which reason, since when, and what happens next
