@@ -1,4 +1,5 @@
 import type { Clock } from '../shared/clock.js';
+import type { UsageBucket } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { bucketOf, countFrom, freesAt, leavesWindowAt, quotaWindow, type QuotaWindow } from './window.js';
 
@@ -16,6 +17,8 @@ export interface Usage {
   /** When the oldest unit still in the window leaves it. */
   nextFreeAt: number | null;
   windowMs: number;
+  /** The units committed in each bucket still inside the window, oldest first (for charts by hour). */
+  buckets: UsageBucket[];
 }
 
 /** The per-credential sliding quota: reserve at RCPT, commit with the enqueue, release on abort. */
@@ -81,6 +84,7 @@ export class QuotaService {
       suspended,
       nextFreeAt: oldest ? leavesWindowAt(this.window, oldest.bucketStart) : null,
       windowMs: this.window.windowMs,
+      buckets: snapshot.buckets,
     };
   }
 }

@@ -1,15 +1,7 @@
 import type { Command } from 'commander';
-import type { Listing } from '../../store/blocklists.js';
+import { domainState } from '../../reputation/domain-state.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printJson, printTable, when } from '../output.js';
-
-/** The blocklist state of one domain across the monitored zones, in a few words. */
-function domainState(listings: readonly Listing[], zones: readonly string[]): { state: string; zones: { zone: string; listed: boolean; reason: string | null; error: string | null }[] } {
-  const own = listings.filter((l) => zones.includes(l.zone));
-  const listed = own.filter((l) => l.listed);
-  const state = zones.length === 0 ? 'not monitored' : listed.length ? `listed (${listed.map((l) => `${l.zone}: ${l.reason ?? l.code}`).join('; ')})` : own.length === 0 ? 'not checked yet' : own.some((l) => l.error) ? 'clear (some lookups failed)' : 'clear';
-  return { state, zones: own.map((l) => ({ zone: l.zone, listed: l.listed, reason: l.reason, error: l.error })) };
-}
 
 export function registerDomainCommands(program: Command): void {
   command(program, 'domains <username>', 'the domains a credential sends from (envelope sender, From header): first and last use, blocklist state').action(

@@ -78,6 +78,10 @@ button.danger{background:#b42318;border-color:#b42318}
 .search{display:flex;flex-wrap:wrap;gap:.5rem;margin-bottom:1rem}
 .search input{flex:1 1 12rem;width:auto}
 svg{max-width:100%;height:auto;display:block}
+.facts{display:grid;grid-template-columns:auto 1fr;gap:.15rem .8rem;margin:.6rem 0}.facts dt{color:#5b6478}.facts dd{margin:0}
+code{overflow-wrap:anywhere}
+.banner p{margin:.2rem 0}
+.gauge{max-width:15rem;margin:0 auto}
 @media (max-width:40rem){main{padding:.6rem}th,td{padding:.35rem .3rem}}
 `;
 

@@ -51,8 +51,10 @@ export function setCookie(reply: FastifyReply, name: string, value: string, opti
   reply.header('set-cookie', parts.join('; '));
 }
 
+/** Constant-time comparison of a submitted token with the expected one; nothing matches an empty expectation. */
 export function sameToken(a: string | undefined, b: string): boolean {
-  if (typeof a !== 'string' || a.length !== b.length) return false;
+  // Without this, a sign-in post with neither the login cookie nor the field ('' and '') would pass as matching.
+  if (b.length === 0 || typeof a !== 'string' || a.length !== b.length) return false;
   return crypto.timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 

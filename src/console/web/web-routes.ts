@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../log/logger.js';
 import type { Services } from '../../services.js';
+import { customerPageRoutes } from './customer/routes.js';
 import { homePage } from './home-page.js';
 import { loginRoutes } from './login-routes.js';
 import { requireSignIn } from './session.js';
@@ -37,6 +38,7 @@ export async function webRoutes(app: FastifyInstance, deps: WebDeps): Promise<vo
     },
   });
   const signedIn = requireSignIn(services.logins);
+  customerPageRoutes(app, services, signedIn);
   app.get('/', { preHandler: signedIn }, (request, reply) => homePage(request, reply, services));
   staffRoutes(app, services);
 }
