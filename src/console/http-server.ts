@@ -2,9 +2,9 @@ import http from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from '../log/logger.js';
 import { parseEndpoint, type BoundListener } from '../submission/listeners.js';
-import { sendError } from './api-errors.js';
+import { sendError } from './api/api-errors.js';
 import type { Services } from '../services.js';
-import { complaintsRoute } from './complaints-route.js';
+import { complaintsRoute } from './api/complaints-route.js';
 import { errorPage } from './web/layout.js';
 import { webRoutes } from './web/web-routes.js';
 
