@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import type { QueuedMessage, RecipientState } from '../../store/records.js';
 import { QUEUE_SHAPE_BUCKETS_MINUTES } from '../../store/delivery-records.js';
-import { noticeMessage, pendingAsNoticed } from '../../dsn/notice-builder.js';
-import { ownMailSettings } from '../../queue/own-mail.js';
-import { wantsNotice } from '../../dsn/notice-policy.js';
+import { deleteQueuedMessage } from '../../queue/delete-message.js';
 import { attemptView } from '../../delivery/attempt-view.js';
 import { InputError } from '../../accounts/validation.js';
 import { actorName, staffNote } from '../actor.js';
@@ -119,34 +117,11 @@ export function registerQueueCommands(program: Command): void {
     .action(async (id: string, options: CommonOptions & { notify?: boolean; note?: string; actor?: string }) => {
       const note = options.note === undefined ? null : staffNote(options.note);
       const actor = actorName(options.actor);
-      await withServices(options, async ({ store, clock, config, suspensions }) => {
-        const message = await store.delivery.message(id);
+      await withServices(options, async (services) => {
+        const message = await services.store.delivery.message(id);
         if (!message) throw new InputError(`no message with id "${id}" in the queue: see "relais queue list"`);
-        const now = clock.now();
-        let notice = null;
-        if (options.notify) {
-          const body = (await store.messageBody(id)) ?? Buffer.alloc(0);
-          const pending = (await store.delivery.pendingRecipients(id)).filter((r) => wantsNotice('failure', message, r.notify));
-          if (pending.length > 0) {
-            notice = noticeMessage(
-              'failure',
-              message,
-              body,
-              pendingAsNoticed(pending, {
-                status: '5.3.0',
-                diagnostic: (r) => `deleted from the queue by the operator${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
-              }),
-              ownMailSettings(config),
-              now,
-            );
-          }
-        }
-        const pending = (await store.delivery.pendingRecipients(id)).length;
-        const deleted = await store.delivery.deleteMessage(id, notice);
-        // A customer's mail deleted by staff (held mail of a suspension, most often) is part of its credential's history.
-        if (deleted && message.credentialId !== null) {
-          await suspensions.record(message.credentialId, 'message_deleted', { actor, note, detail: { message: id, pending_recipients: pending, notice: notice?.id ?? null } });
-        }
+        const outcome = await deleteQueuedMessage(services, id, { notify: Boolean(options.notify), actor, note });
+        const notice = outcome?.notice ? { id: outcome.notice } : null;
         if (options.json) return printJson({ id, deleted: true, notice: notice?.id ?? null });
         printLine(`message ${id} deleted${notice ? `; failure notice ${notice.id} queued to ${message.mailFrom}` : ''}`);
       });

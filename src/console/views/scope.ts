@@ -9,6 +9,9 @@ import { canSee, type Viewer } from '../viewer.js';
  */
 export class NotFound extends Error {}
 
+/** The action does not fit the current state (already suspended, nothing to reinstate): 409 in the API. */
+export class Conflict extends Error {}
+
 /** A staff-only view or action asked by a customer viewer (403 `staff_only` in the API). */
 export class StaffOnly extends Error {}
 
