@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { startTestRelay, type StoreKind, type TestRelay } from './relay-fixture.js';
+import { runCli } from './relay-process.js';
+import { sendWithNodemailer } from './smtp-clients.js';
+import type { RelaisConfigInput } from '../../src/config/schema.js';
+
+/** A relay with its console, two customers who each sent mail over SMTP, and tokens: what the API tests share. */
+
+export interface Party {
+  customer: string;
+  username: string;
+  password: string;
+  sender: string;
+  recipients: string[];
+  /** The queue id of the message it sent (from the 250 reply). */
+  queueId: string;
+  /** Its Message-ID header, brackets included. */
+  headerMessageId: string;
+  token: string;
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+  headers: Headers;
+}
+
+export interface CallOptions {
+  token?: string | null;
+  query?: Record<string, string>;
+  body?: unknown;
+  raw?: Buffer;
+}
+
+export interface ApiWorld {
+  t: TestRelay;
+  /** http://address:port */
+  origin: string;
+  staffToken: string;
+  a: Party;
+  b: Party;
+  configFile: string;
+  /** /api/v1 + path (already filled in), with a bearer token and a JSON or raw body. */
+  call(method: string, apiPath: string, options?: CallOptions): Promise<ApiAnswer>;
+  send(party: Party, to: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+let serial = 0;
+
+export async function startApiWorld(store: StoreKind, address: string, overrides: RelaisConfigInput = {}): Promise<ApiWorld> {
+  const t = await startTestRelay({ store, address, overrides: { ...overrides, listen: { console: [`${address}:0`] } } });
+  const origin = `http://${address}:${t.port('console')}`;
+  const configFile = path.join(t.dir, 'relais.yaml');
+  fs.writeFileSync(configFile, ['hostname: relay.test', `data_dir: ${t.dir}`, `store: { url: "${t.config.store.url}" }`].join('\n'));
+  // The staff token as operators make it: the relais command, which prints it once.
+  const made = await runCli(['token', 'add', '--name', 'ops-api', '--json', '--config', configFile]);
+  if (made.code !== 0) throw new Error(`relais token add failed: ${made.stderr}`);
+  const staffToken = (JSON.parse(made.stdout) as { token: string }).token;
+
+  const send = async (party: Pick<Party, 'username' | 'password' | 'sender'>, to: string[]): Promise<string> => {
+    const info = await sendWithNodemailer({ host: address, port: t.port('submission'), username: party.username, password: party.password, from: party.sender, to, subject: 'API test' });
+    const match = /queued as (\S+)/.exec(info.response);
+    if (!match) throw new Error(`no queue id in "${info.response}"`);
+    return match[1] as string;
+  };
+
+  const party = async (label: string, domain: string): Promise<Party> => {
+    const customer = `${label} Co ${process.pid}-${++serial}`;
+    await t.relay.accounts.addCustomer(customer, `contact@${domain}`);
+    const { credential, password } = await t.relay.accounts.addCredential(customer);
+    await t.relay.accounts.addPlan(credential.username, { quota: 1000 });
+    const sender = `news@${domain}`;
+    const recipients = [`first.${label.toLowerCase()}@example.test`, `second.${label.toLowerCase()}@example.net`];
+    const queueId = await send({ username: credential.username, password, sender }, recipients);
+    const message = await t.relay.store.findMessage(queueId);
+    const token = (await t.relay.tokens.add(`${label.toLowerCase()}-app`, customer)).secret;
+    return { customer, username: credential.username, password, sender, recipients, queueId, headerMessageId: message?.headerMessageId ?? '', token };
+  };
+
+  const a = await party('Alpha', 'alpha.test');
+  const b = await party('Beta', 'beta.test');
+
+  return {
+    t,
+    origin,
+    staffToken,
+    a,
+    b,
+    configFile,
+    send,
+    async call(method, apiPath, options = {}) {
+      const url = new URL(`/api/v1${apiPath}`, origin);
+      for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
+      const headers: Record<string, string> = {};
+      const token = options.token === undefined ? staffToken : options.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      let body: string | Buffer | undefined;
+      if (options.raw) {
+        headers['content-type'] = 'message/rfc822';
+        body = options.raw;
+      } else if (options.body !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = JSON.stringify(options.body);
+      }
+      const response = await fetch(url, { method, headers, body });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // left as text: the test's schema check then fails and shows it
+      }
+      return { status: response.status, body: parsed, headers: response.headers };
+    },
+    async stop() {
+      await t.stop();
+    },
+  };
+}
+
+/** An OpenAPI document as the tests read it. */
+export interface OpenApiOperation {
+  operationId: string;
+  summary: string;
+  'x-relais-scope': 'staff' | 'any';
+  parameters: { name: string; in: 'path' | 'query'; required: boolean; schema: object }[];
+  requestBody?: { content: Record<string, { schema: object }> };
+  responses: Record<string, { description: string; content?: Record<string, { schema: object }> }>;
+}
+
+export interface OpenApiDocument {
+  openapi: string;
+  info: { title: string; version: string };
+  paths: Record<string, Record<string, OpenApiOperation>>;
+  components: { schemas: Record<string, object>; securitySchemes: Record<string, object> };
+}
+
+export function operations(doc: OpenApiDocument): { method: string; path: string; op: OpenApiOperation }[] {
+  return Object.entries(doc.paths).flatMap(([p, item]) => Object.entries(item).map(([method, op]) => ({ method: method.toUpperCase(), path: p, op })));
+}
+
+/** The path with its {parameters} filled from `values` (URL-encoded). */
+export function fill(template: string, values: Record<string, string>): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`no value for {${name}} in ${template}`);
+    return encodeURIComponent(value);
+  });
+}
