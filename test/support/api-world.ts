@@ -96,10 +96,10 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
       const headers: Record<string, string> = {};
       const token = options.token === undefined ? staffToken : options.token;
       if (token !== null) headers.authorization = `Bearer ${token}`;
-      let body: string | Buffer | undefined;
+      let body: string | Uint8Array<ArrayBuffer> | undefined;
       if (options.raw) {
         headers['content-type'] = 'message/rfc822';
-        body = options.raw;
+        body = new Uint8Array(options.raw);
       } else if (options.body !== undefined) {
         headers['content-type'] = 'application/json';
         body = JSON.stringify(options.body);
