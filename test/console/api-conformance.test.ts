@@ -98,6 +98,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         fees: { reinstatement: '50.00 EUR' },
         // Complaints are filed here to check the intake's answers, not to suspend anyone.
         abuse: { complaints_to_suspend: 0 },
+        complaints: { max_report_size: '256KB' },
       });
       doc = (await (await fetch(`${w.origin}/api/v1/openapi.json`)).json()) as OpenApiDocument;
       // A DKIM key for Alpha's domain, so its sender domains show one.
@@ -256,7 +257,8 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         { operationId: 'listCharges', query: { since: 'yesterday' }, expect: 400, check: (body) => assert.match((body as { message: string }).message, /query\.since/) },
         { operationId: 'receiveComplaint', raw: report, expect: 201, check: (body) => assert.equal((body as { credential: string }).credential, b.username) },
         { operationId: 'receiveComplaint', raw: report, expect: 200, check: (body) => assert.equal((body as { duplicate: boolean }).duplicate, true) },
-        { operationId: 'receiveComplaint', raw: Buffer.from('not a report'), expect: 400 },
+        { operationId: 'receiveComplaint', raw: Buffer.from('not a report'), expect: 400, check: (body) => assert.equal((body as { code: string }).code, 'not_a_report') },
+        { operationId: 'receiveComplaint', raw: Buffer.alloc(300 * 1024, 'a'), expect: 413, check: (body) => assert.equal((body as { code: string }).code, 'too_large') },
         { operationId: 'listComplaints', token: 'b', expect: 200, check: (body) => assert.equal((body as unknown[]).length, 1) },
         { operationId: 'listComplaints', token: 'a', expect: 200, check: (body) => assert.deepEqual(body, []) },
         { operationId: 'listComplaints', query: { customer: b.customer, since: '2020-01-01T00:00:00Z' }, expect: 200 },

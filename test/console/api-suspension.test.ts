@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startApiWorld, type ApiWorld } from '../support/api-world.js';
 import type { StoreKind } from '../support/relay-fixture.js';
+import { runCli } from '../support/relay-process.js';
 import { sendWithNodemailer } from '../support/smtp-clients.js';
 
 /**
@@ -108,6 +109,10 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
       assert.deepEqual(own.charges.map((c) => [c.credential, c.note]), [[a.username, 'invoice paid']]);
       assert.deepEqual(own.totals, [{ currency: 'EUR', amount: '50.00' }]);
       assert.deepEqual((await w.call('GET', '/charges', { token: b.token })).body, { charges: [], totals: [] });
+      // The CLI prints the same charges as the API gives staff.
+      const cli = await runCli(['charges', '--json', '--config', w.configFile]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.deepEqual(JSON.parse(cli.stdout), (await w.call('GET', '/charges')).body);
       const events = ((await w.call('GET', `/credentials/${a.username}/history`, { token: a.token })).body as HistoryEvent[]).slice(2).map((e) => e.event);
       assert.deepEqual(events, ['suspended', 'reinstatement_refused', 'reinstated', 'charge']);
     });
