@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { connectionSettings } from '../../cli/commands/accounts.js';
+import { connectionSettings } from '../../accounts/connection-settings.js';
 import type { PlanTerm } from '../../accounts/accounts-service.js';
 import type { AuditChannel } from '../../store/audit-log.js';
 import type { Services } from '../../services.js';
 import type { Viewer } from '../viewer.js';
-import { credentialView, planSchema, planView } from '../views/credentials.js';
-import { customerSchema, customerView, type CustomerView } from '../views/customers.js';
+import { planSchema, planView } from '../views/credentials.js';
+import { customerView, type CustomerView } from '../views/customers.js';
 import { requireStaff } from '../views/scope.js';
 
 /**
@@ -26,8 +26,6 @@ export type NewCredentialView = z.infer<typeof newCredentialSchema>;
 export const newPlanSchema = planSchema.extend({ credential: z.string() });
 export type NewPlanView = z.infer<typeof newPlanSchema>;
 
-export { customerSchema };
-
 export async function addCustomer(services: Services, viewer: Viewer, channel: AuditChannel, input: { name: string; email: string }): Promise<CustomerView> {
   requireStaff(viewer);
   const customer = await services.accounts.addCustomer(input.name, input.email);
@@ -40,7 +38,7 @@ export async function addCredential(services: Services, viewer: Viewer, channel:
   const { credential, password } = await services.accounts.addCredential(input.customer, input.username);
   await services.audit.record({ name: viewer.name, channel }, { action: 'credential.add', subject: credential.username, customerId: credential.customerId });
   const settings = connectionSettings(services.config);
-  return { server: settings.server, ports: settings.ports, username: credentialView(credential).username, password, customer: credential.customerName };
+  return { server: settings.server, ports: settings.ports, username: credential.username, password, customer: credential.customerName };
 }
 
 /** Adds (stacks) a plan on a credential: active plans add up. */

@@ -24,6 +24,7 @@ export const usageSchema = z.object({
       reason: z.string(),
       since: isoSchema.nullable(),
       lifts_at: isoSchema.nullable(),
+      /** time: it lifts by itself at lifts_at (quota); staff: a reinstatement lifts it; plan: a plan must be added. */
       lifted_by: z.enum(['time', 'staff', 'plan']),
     })
     .nullable(),
