@@ -1,7 +1,11 @@
 import { spf } from 'mailauth/lib/spf/index.js';
 import type { DkimKeyRecord } from '../store/dkim-keys.js';
 import { dkimTxtValue } from './dkim-keys.js';
-import type { TxtLookup } from './dns-txt.js';
+import { InputError } from '../accounts/validation.js';
+import type { RelaisConfig } from '../config/schema.js';
+import type { Store } from '../store/store.js';
+import { TxtLookup } from './dns-txt.js';
+import { spfRootName } from './spf-record.js';
 
 /**
  * `relais domain check D`: is the customer's domain ready to send through the relay? Three checks, each with a
@@ -153,4 +157,30 @@ async function checkDmarc(input: DomainCheckInput): Promise<DomainCheck> {
   }
   const meaning = { none: 'receivers only report', quarantine: 'receivers file failing mail as spam', reject: 'receivers refuse failing mail' }[policy as 'none' | 'quarantine' | 'reject'];
   return result('dmarc', 'pass', `policy ${policy}: ${meaning}`);
+}
+
+/** Where mail leaves from: outbound.ips, or what the relay's host name resolves to when the system picks the address. */
+export async function outboundAddresses(config: RelaisConfig, dns: TxtLookup): Promise<{ address: string; ehlo: string }[]> {
+  if (config.outbound.ips.length > 0) return config.outbound.ips.map((ip) => ({ address: ip.address, ehlo: ip.ehlo ?? config.hostname }));
+  const found: string[] = [];
+  for (const family of ['resolve4', 'resolve6'] as const) {
+    found.push(...(await dns.resolver[family](config.hostname).catch(() => [] as string[])));
+  }
+  if (found.length === 0) {
+    throw new InputError(`no outbound.ips configured and ${config.hostname} resolves to no address: list the relay's public addresses in outbound.ips to check SPF against them`);
+  }
+  return found.map((address) => ({ address, ehlo: config.hostname }));
+}
+
+/** The check of `domain` against this relay: its SPF record name, outbound addresses and the DKIM key it holds. */
+export async function checkRelayDomain(config: RelaisConfig, store: Store, domain: string): Promise<DomainReport> {
+  const dns = new TxtLookup(config.dns.servers, config.dns.timeout);
+  return checkDomain({
+    domain,
+    spfRoot: spfRootName(config),
+    outbound: await outboundAddresses(config, dns),
+    hostname: config.hostname,
+    dkimKey: await store.dkim.find(domain),
+    dns,
+  });
 }

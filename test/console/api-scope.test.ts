@@ -13,7 +13,7 @@ const ADDRESS = { sqlite: '127.0.100.1', postgres: '127.0.100.2' } as const;
 
 /** Path parameters naming this party's own resources. */
 function ownValues(p: Party): Record<string, string> {
-  return { username: p.username, name: p.customer, id: p.queueId, address: '127.0.0.1' };
+  return { username: p.username, name: p.customer, id: p.queueId, address: '127.0.0.1', domain: p.sender.split('@')[1] as string };
 }
 
 /** Query parameters that name a customer or credential, filled with this party's. */
@@ -84,7 +84,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         if (pathParams.length > 0) {
           const theirs = await w.call(method, fill(path, ownValues(w.a)), { token: w.b.token });
           assert.equal(theirs.status, 404, `${method} ${path} with another customer's token`);
-          const missing = await w.call(method, fill(path, { username: 'nobody-here', name: 'Nobody Co', id: '0NOSUCHMESSAGE00' }), { token: w.b.token });
+          const missing = await w.call(method, fill(path, { username: 'nobody-here', name: 'Nobody Co', id: '0NOSUCHMESSAGE00', domain: 'nowhere.test' }), { token: w.b.token });
           assert.equal(missing.status, 404, `${method} ${path} for nothing`);
           // Same code and message shape: a customer cannot tell "not yours" from "does not exist".
           assert.equal((theirs.body as { code: string }).code, 'not_found');

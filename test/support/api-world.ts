@@ -4,8 +4,14 @@ import { startTestRelay, type StoreKind, type TestRelay } from './relay-fixture.
 import { runCli } from './relay-process.js';
 import { sendWithNodemailer } from './smtp-clients.js';
 import type { RelaisConfigInput } from '../../src/config/schema.js';
+import { startDns, type DnsPeer } from '../peers/dns.js';
+import { waitUntil } from '../peers/process.js';
 
-/** A relay with its console, two customers who each sent mail over SMTP, and tokens: what the API tests share. */
+/**
+ * A relay with its console, two customers who each sent mail over SMTP, and tokens: what the API tests share.
+ * Its DNS is a real server (unbound) on the same loopback address: alpha.test publishes SPF including the relay,
+ * the DKIM key Relais holds for it (selector relais1) and DMARC; beta.test publishes nothing.
+ */
 
 export interface Party {
   customer: string;
@@ -41,6 +47,7 @@ export interface ApiWorld {
   a: Party;
   b: Party;
   configFile: string;
+  dns: DnsPeer;
   /** /api/v1 + path (already filled in), with a bearer token and a JSON or raw body. */
   call(method: string, apiPath: string, options?: CallOptions): Promise<ApiAnswer>;
   send(party: Party, to: string[]): Promise<string>;
@@ -50,7 +57,8 @@ export interface ApiWorld {
 let serial = 0;
 
 export async function startApiWorld(store: StoreKind, address: string, overrides: RelaisConfigInput = {}): Promise<ApiWorld> {
-  const t = await startTestRelay({ store, address, overrides: { ...overrides, listen: { console: [`${address}:0`] } } });
+  const dns = await startDns({ address, zones: {} });
+  const t = await startTestRelay({ store, address, overrides: { ...overrides, dns: { servers: [dns.server] }, listen: { console: [`${address}:0`] } } });
   const origin = `http://${address}:${t.port('console')}`;
   const configFile = path.join(t.dir, 'relais.yaml');
   fs.writeFileSync(configFile, ['hostname: relay.test', `data_dir: ${t.dir}`, `store: { url: "${t.config.store.url}" }`].join('\n'));
@@ -81,6 +89,19 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
 
   const a = await party('Alpha', 'alpha.test');
   const b = await party('Beta', 'beta.test');
+  // Sender domains are recorded after the 250, in batches: wait for both.
+  for (const p of [a, b]) {
+    const id = (await t.relay.store.findCredential(p.username))?.id ?? 0;
+    await waitUntil(`${p.sender} recorded as a sender domain`, async () => (await t.relay.store.blocklists.senderDomains(id)).length > 0, { timeoutMs: 10_000 });
+  }
+  const key = await t.relay.dkim.add('alpha.test', { selector: 'relais1', algorithm: 'ed25519' });
+  await dns.setZones({
+    'relay.test': { a: [address] },
+    '_spf.relay.test': { txt: [`v=spf1 ip4:${address} -all`] },
+    'alpha.test': { txt: ['v=spf1 include:_spf.relay.test -all'] },
+    [key.view.dnsName]: { txt: [key.view.txt] },
+    '_dmarc.alpha.test': { txt: ['v=DMARC1; p=reject'] },
+  });
 
   return {
     t,
@@ -89,6 +110,7 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
     a,
     b,
     configFile,
+    dns,
     send,
     async call(method, apiPath, options = {}) {
       const url = new URL(`/api/v1${apiPath}`, origin);
@@ -116,6 +138,7 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
     },
     async stop() {
       await t.stop();
+      await dns.stop();
     },
   };
 }

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../../accounts/validation.js';
-import type { RelaisConfig } from '../../config/schema.js';
 import { normalizeDomain, viewOf } from '../../sender-auth/dkim-keys.js';
-import { checkDomain } from '../../sender-auth/domain-check.js';
-import { TxtLookup } from '../../sender-auth/dns-txt.js';
+import { checkRelayDomain } from '../../sender-auth/domain-check.js';
 import { secretKeyPath } from '../../sender-auth/secret-key.js';
 import { planSpf, spfRootName } from '../../sender-auth/spf-record.js';
 import { command, readConfig, withServices, type CommonOptions } from '../context.js';
@@ -36,17 +34,7 @@ export function registerSenderAuthCommands(program: Command): void {
   command(domain, 'check <domain>', "check D's SPF (authorises the relay?), the DKIM key Relais holds for D, and D's DMARC policy; exit 0 only when all pass").action(
     async (name: string, options: CommonOptions) => {
       const target = normalizeDomain(name);
-      const report = await withServices(options, async ({ config, store }) => {
-        const dns = new TxtLookup(config.dns.servers, config.dns.timeout);
-        return checkDomain({
-          domain: target,
-          spfRoot: spfRootName(config),
-          outbound: await outboundAddresses(config, dns),
-          hostname: config.hostname,
-          dkimKey: await store.dkim.find(target),
-          dns,
-        });
-      });
+      const report = await withServices(options, ({ config, store }) => checkRelayDomain(config, store, target));
       if (options.json) printJson(report);
       else {
         for (const c of report.checks) {
@@ -95,17 +83,4 @@ export function registerSenderAuthCommands(program: Command): void {
       });
     },
   );
-}
-
-/** Where mail leaves from: outbound.ips, or what the relay's host name resolves to when the system picks the address. */
-async function outboundAddresses(config: RelaisConfig, dns: TxtLookup): Promise<{ address: string; ehlo: string }[]> {
-  if (config.outbound.ips.length > 0) return config.outbound.ips.map((ip) => ({ address: ip.address, ehlo: ip.ehlo ?? config.hostname }));
-  const found: string[] = [];
-  for (const family of ['resolve4', 'resolve6'] as const) {
-    found.push(...(await dns.resolver[family](config.hostname).catch(() => [] as string[])));
-  }
-  if (found.length === 0) {
-    throw new InputError(`no outbound.ips configured and ${config.hostname} resolves to no address: list the relay's public addresses in outbound.ips to check SPF against them`);
-  }
-  return found.map((address) => ({ address, ehlo: config.hostname }));
 }

@@ -22,7 +22,7 @@ import { credentialDetailSchema, credentialSchema, listCredentials, listPlans, p
 import { customerDetailSchema, customerSchema, listCustomers, showCustomer } from '../views/customers.js';
 import { ipEventSchema, listOutboundIps, outboundIpHistory, outboundIpSchema } from '../views/outbound-ips.js';
 import { messageDetailSchema, messageSchema, queueShape, RECIPIENT_STATES, searchMessages, shapeSchema, showMessage } from '../views/queue.js';
-import { senderDomains, senderDomainSchema } from '../views/sender-domains.js';
+import { domainCheck, domainCheckSchema, senderDomains, senderDomainSchema } from '../views/sender-domains.js';
 import { credentialHistory, historyEventSchema, listSuspended, suspendedCredentialSchema } from '../views/suspensions.js';
 import { credentialUsage, usageSchema } from '../views/usage.js';
 import { ApiProblem, route, type ApiRoute } from './route-table.js';
@@ -130,6 +130,13 @@ export function apiRoutes(config: RelaisConfig): ApiRoute[] {
       summary: 'The domains a credential sends from, with blocklist state and DKIM key', params: byUsername,
       response: z.array(senderDomainSchema),
       handler: ({ services, viewer, params }) => senderDomains(services, viewer, params.username),
+    }),
+    route({
+      method: 'GET', path: '/credentials/{username}/domains/{domain}/check', operationId: 'checkSenderDomain', tag: 'credentials', scope: 'any',
+      summary: 'SPF, DKIM and DMARC of one of the credential\'s sender domains, looked up in DNS now (as relais domain check)',
+      params: z.strictObject({ username, domain: z.string().min(1).max(253).describe('a domain the credential sends from') }),
+      response: domainCheckSchema,
+      handler: ({ services, viewer, params }) => domainCheck(services, viewer, params.username, params.domain),
     }),
 
     // ---- suspensions --------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { Services } from '../../services.js';
 import type { Listing } from '../../store/blocklists.js';
 import type { Viewer } from '../viewer.js';
-import { isoAt, isoSchema, visibleCredential } from './scope.js';
+import { checkRelayDomain } from '../../sender-auth/domain-check.js';
+import { isoAt, isoSchema, NotFound, visibleCredential } from './scope.js';
 
 export const senderDomainSchema = z.object({
   domain: z.string(),
@@ -24,7 +25,7 @@ function blocklistState(own: readonly Listing[], zones: readonly string[]): Send
 
 /**
  * The domains a credential sends from (envelope sender, From header), with their blocklist state and whether
- * Relais holds a DKIM key for them. SPF needs DNS lookups, so it is left to `relais domain check`.
+ * Relais holds a DKIM key for them. SPF and the published DKIM record need DNS lookups: see domainCheck.
  */
 export async function senderDomains(services: Services, viewer: Viewer, username: string): Promise<SenderDomainView[]> {
   const credential = await visibleCredential(services, viewer, username);
@@ -44,4 +45,34 @@ export async function senderDomains(services: Services, viewer: Viewer, username
       dkim: key ? { selector: key.selector, algorithm: key.algorithm, dns_name: `${key.selector}._domainkey.${key.domain}` } : null,
     };
   });
+}
+
+export const domainCheckSchema = z.object({
+  domain: z.string(),
+  /** All three pass: the domain's mail leaves the relay authenticated. */
+  pass: z.boolean(),
+  checks: z.array(
+    z.object({
+      check: z.enum(['spf', 'dkim', 'dmarc']),
+      verdict: z.string(),
+      pass: z.boolean(),
+      detail: z.string(),
+      /** What to publish or change, when it does not pass. */
+      action: z.string().nullable(),
+    }),
+  ),
+});
+export type DomainCheckView = z.infer<typeof domainCheckSchema>;
+
+/**
+ * SPF (does the domain authorise the relay's addresses?), DKIM (is the key Relais signs with published?) and
+ * DMARC, looked up in DNS now, as `relais domain check` does. Only for a domain the credential sends from: a
+ * customer learns nothing here about domains that are not its own.
+ */
+export async function domainCheck(services: Services, viewer: Viewer, username: string, domain: string): Promise<DomainCheckView> {
+  const credential = await visibleCredential(services, viewer, username);
+  const name = domain.trim().replace(/\.$/, '').toLowerCase();
+  const used = await services.store.blocklists.senderDomains(credential.id);
+  if (!used.some((d) => d.domain === name)) throw new NotFound(`"${username}" has not sent from "${domain}"`);
+  return checkRelayDomain(services.config, services.store, name);
 }
