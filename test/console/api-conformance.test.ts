@@ -79,6 +79,7 @@ interface Step {
   query?: Record<string, string>;
   body?: unknown;
   raw?: Buffer;
+  contentType?: string;
   expect: number;
   check?: (body: unknown) => void;
 }
@@ -151,6 +152,8 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         { operationId: 'listCustomers', token: 'a', expect: 200, check: (body) => assert.deepEqual((body as { name: string }[]).map((c) => c.name), [a.customer]) },
         { operationId: 'addCustomer', body: { name: gamma, email: 'ops@gamma.test' }, expect: 201 },
         { operationId: 'addCustomer', body: { name: gamma, email: 'ops@gamma.test' }, expect: 400 },
+        { operationId: 'addCustomer', raw: Buffer.from('{"name": "Delta",'), contentType: 'application/json', expect: 400, check: (body) => assert.equal((body as { code: string }).code, 'invalid_json') },
+        { operationId: 'addCustomer', raw: Buffer.from('name=Delta'), contentType: 'application/x-www-form-urlencoded', expect: 415, check: (body) => assert.equal((body as { code: string }).code, 'unsupported_media_type') },
         { operationId: 'addCustomer', body: { name: 'Delta', email: 'ops@delta.test', plan: 'gold' }, expect: 400, check: (body) => assert.match((body as { message: string }).message, /"plan"/) },
         { operationId: 'showCustomer', values: { name: a.customer }, expect: 200, check: (body) => assert.equal((body as { credentials: unknown[] }).credentials.length, 1) },
         { operationId: 'showCustomer', token: 'a', values: { name: a.customer }, expect: 200 },
@@ -296,7 +299,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         assert.ok(found, `${step.operationId} is in the document`);
         const { method, path, op } = found;
         const token = step.token === 'a' ? a.token : step.token === 'b' ? b.token : w.staffToken;
-        const options: CallOptions = { token, query: step.query, body: step.body, raw: step.raw };
+        const options: CallOptions = { token, query: step.query, body: step.body, raw: step.raw, contentType: step.contentType };
         const answer = await w.call(method, fill(path, { username: a.username, name: a.customer, id: a.queueId, address: '127.0.0.1', domain: 'alpha.test', ...step.values }), options);
         const label = `${step.operationId} ${method} ${path} ${JSON.stringify(step.query ?? step.body ?? {})}`;
         assert.equal(answer.status, step.expect, `${label}: ${JSON.stringify(answer.body)}`);

@@ -37,6 +37,8 @@ export interface CallOptions {
   query?: Record<string, string>;
   body?: unknown;
   raw?: Buffer;
+  /** Content-Type of a raw body (default message/rfc822). */
+  contentType?: string;
 }
 
 export interface ApiWorld {
@@ -120,7 +122,7 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
       if (token !== null) headers.authorization = `Bearer ${token}`;
       let body: string | Uint8Array<ArrayBuffer> | undefined;
       if (options.raw) {
-        headers['content-type'] = 'message/rfc822';
+        headers['content-type'] = options.contentType ?? 'message/rfc822';
         body = new Uint8Array(options.raw);
       } else if (options.body !== undefined) {
         headers['content-type'] = 'application/json';

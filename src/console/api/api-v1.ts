@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { InputError } from '../../accounts/validation.js';
 import { NotSuspended, SuspensionChanged } from '../../reputation/suspensions.js';
@@ -18,6 +18,17 @@ export async function apiV1(app: FastifyInstance, services: Services): Promise<v
   // The description of the API is public: it holds no data, and clients fetch it before they have a token.
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json; charset=utf-8').send(document));
   await app.register(async (json) => {
+    json.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        const given = String(request.headers['content-type'] ?? '').slice(0, 100);
+        return sendError(reply, 415, 'unsupported_media_type', `send the body as application/json (Content-Type: application/json), not "${given}"`);
+      }
+      if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) {
+        return sendError(reply, 400, 'invalid_json', `the body is not valid JSON (${error.message}): send a JSON object`);
+      }
+      // Everything else as on the rest of the console (413, 500 with a log line).
+      throw error;
+    });
     for (const r of routes.filter((r) => !r.rawBody)) register(json, r, services);
   });
   await app.register(async (raw) => {

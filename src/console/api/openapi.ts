@@ -17,12 +17,13 @@ const ERROR_SCHEMA: JsonSchema = {
 };
 
 const ERROR_MEANING: Record<number, string> = {
-  400: 'The input is not valid; the message names the field.',
+  400: 'The input is not valid (invalid_request, invalid_input; invalid_json for a body that is not JSON); the message names the field.',
   401: 'No token, or a token that is unknown or revoked.',
   403: 'A customer token on a staff route (code staff_only).',
   404: 'No such resource, or not this token\'s customer\'s.',
   409: 'The action does not fit the current state (already suspended, not suspended).',
   413: 'The body is larger than the route takes.',
+  415: 'The body is not sent as application/json (code unsupported_media_type).',
 };
 
 /** A zod schema as a JSON Schema (2020-12, OpenAPI 3.1's dialect), without the `$schema` header. */

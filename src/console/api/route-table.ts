@@ -40,7 +40,7 @@ export interface RouteDefinition<P extends ZodObjectLike | undefined, Q extends 
   response: R;
   /** The success statuses it answers, the first being the default. */
   success?: number[];
-  /** Error statuses besides those every route may give (401; 400 with input; 403 staff-only; 404 with path parameters). */
+  /** Error statuses besides those every route may give (401; 400 with input; 403 staff-only; 404 with path parameters; 415 with a JSON body). */
   errors?: number[];
   handler(ctx: RouteContext<Out<P>, Out<Q>, Out<B>>): Promise<z.input<R>>;
 }
@@ -73,6 +73,7 @@ export function route<P extends ZodObjectLike | undefined = undefined, Q extends
   const errors = new Set([401, ...(definition.errors ?? [])]);
   if (definition.params || definition.query || definition.body || definition.rawBody) errors.add(400);
   if (definition.scope === 'staff') errors.add(403);
+  if (definition.body) errors.add(415);
   if (definition.params) errors.add(404);
   return {
     ...definition,
