@@ -5,6 +5,7 @@ import formats from 'ajv-formats';
 import { fill, operations, startApiWorld, type ApiAnswer, type ApiWorld, type CallOptions, type OpenApiDocument, type OpenApiOperation } from '../support/api-world.js';
 import type { StoreKind } from '../support/relay-fixture.js';
 import { yahooStyleReport } from '../support/arf-reports.js';
+import { runCli } from '../support/relay-process.js';
 
 /**
  * The OpenAPI document is checked as a document (its structure, every schema compiles as JSON Schema 2020-12),
@@ -309,6 +310,20 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
       }
       const documented = operations(doc).map((o) => o.op.operationId);
       assert.deepEqual(documented.filter((id) => !succeeded.has(id)), [], 'every documented operation was called successfully');
+    });
+
+    test('the CLI and the API give the same answers where they share a view', async () => {
+      const cli = async (...args: string[]) => {
+        const result = await runCli([...args, '--json', '--config', w.configFile]);
+        assert.equal(result.code, 0, `relais ${args.join(' ')}: ${result.stderr}`);
+        return JSON.parse(result.stdout) as unknown;
+      };
+      assert.deepEqual(await cli('domain', 'check', 'alpha.test'), (await w.call('GET', `/credentials/${w.a.username}/domains/alpha.test/check`)).body);
+      assert.deepEqual(await cli('complaints'), (await w.call('GET', '/complaints')).body);
+      assert.deepEqual(await cli('queue', 'delete', w.b.queueId, '--note', 'from the CLI', '--actor', 'alice'), { id: w.b.queueId, deleted: true, notice: null });
+      assert.equal((await w.call('GET', `/queue/${w.b.queueId}`, { token: w.b.token })).status, 404);
+      const history = (await w.call('GET', `/credentials/${w.b.username}/history`, { token: w.b.token })).body as { event: string; actor: string; note: string }[];
+      assert.deepEqual(history.map((e) => [e.event, e.actor, e.note]).at(-1), ['message_deleted', 'alice', 'from the CLI']);
     });
 
     /** The status is one the operation documents, the body is JSON valid against that status's schema. */

@@ -63,7 +63,8 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
   const t = await startTestRelay({ store, address, overrides: { ...overrides, dns: { servers: [dns.server] }, listen: { console: [`${address}:0`] } } });
   const origin = `http://${address}:${t.port('console')}`;
   const configFile = path.join(t.dir, 'relais.yaml');
-  fs.writeFileSync(configFile, ['hostname: relay.test', `data_dir: ${t.dir}`, `store: { url: "${t.config.store.url}" }`].join('\n'));
+  // What the CLI needs of the relay's configuration: its store, and its DNS (domain checks).
+  fs.writeFileSync(configFile, ['hostname: relay.test', `data_dir: ${t.dir}`, `store: { url: "${t.config.store.url}" }`, `dns: { servers: ["${dns.server}"] }`].join('\n'));
   // The staff token as operators make it: the relais command, which prints it once.
   const made = await runCli(['token', 'add', '--name', 'ops-api', '--json', '--config', configFile]);
   if (made.code !== 0) throw new Error(`relais token add failed: ${made.stderr}`);
