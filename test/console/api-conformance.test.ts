@@ -178,6 +178,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         { operationId: 'addPlan', values: { username: a.username }, body: { quota: 50, days: 30 }, expect: 201 },
         { operationId: 'addPlan', values: { username: a.username }, body: { quota: 'lots' }, expect: 400, check: (body) => assert.match((body as { message: string }).message, /body\.quota/) },
         { operationId: 'addPlan', values: { username: a.username }, body: { quota: 5, until: '2001-01-01' }, expect: 400 },
+        { operationId: 'addPlan', values: { username: 'nobody-here' }, body: { quota: 5 }, expect: 404 },
         {
           operationId: 'credentialUsage',
           token: 'a',

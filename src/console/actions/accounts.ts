@@ -6,7 +6,7 @@ import type { Services } from '../../services.js';
 import type { Viewer } from '../viewer.js';
 import { planSchema, planView } from '../views/credentials.js';
 import { customerView, type CustomerView } from '../views/customers.js';
-import { requireStaff } from '../views/scope.js';
+import { isoAt, requireStaff, visibleCredential } from '../views/scope.js';
 
 /**
  * Staff actions on accounts, for the console and the API: each checks the viewer is staff, goes through the
@@ -44,11 +44,11 @@ export async function addCredential(services: Services, viewer: Viewer, channel:
 /** Adds (stacks) a plan on a credential: active plans add up. */
 export async function addPlan(services: Services, viewer: Viewer, channel: AuditChannel, username: string, term: PlanTerm): Promise<NewPlanView> {
   requireStaff(viewer);
-  const credential = await services.accounts.credential(username);
+  const credential = await visibleCredential(services, viewer, username);
   const plan = await services.accounts.addPlan(username, term);
   await services.audit.record(
     { name: viewer.name, channel },
-    { action: 'plan.add', subject: credential.username, customerId: credential.customerId, detail: { quota: plan.quota, starts_at: plan.startsAt, ends_at: plan.endsAt } },
+    { action: 'plan.add', subject: credential.username, customerId: credential.customerId, detail: { quota: plan.quota, starts_at: isoAt(plan.startsAt), ends_at: isoAt(plan.endsAt) } },
   );
   return { credential: credential.username, ...planView(plan, services.clock.now()) };
 }
