@@ -18,6 +18,8 @@ import { runCli } from '../support/relay-process.js';
 const addFormats = formats as unknown as typeof formats.default;
 
 const ADDRESS = { sqlite: '127.0.100.3', postgres: '127.0.100.4' } as const;
+/** An outbound address the test blocklist lists (never bound: delivery is off). */
+const LISTED = { sqlite: '127.0.100.23', postgres: '127.0.100.24' } as const;
 
 /** The parts of OpenAPI 3.1 these tests rely on, as a JSON Schema: the document must have this shape. */
 const OPENAPI_SHAPE = {
@@ -100,7 +102,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         // Complaints are filed here to check the intake's answers, not to suspend anyone.
         abuse: { complaints_to_suspend: 0 },
         complaints: { max_report_size: '256KB' },
-      });
+      }, { listedOutboundIp: LISTED[store] });
       doc = (await (await fetch(`${w.origin}/api/v1/openapi.json`)).json()) as OpenApiDocument;
     });
     after(async () => w?.stop());
@@ -287,7 +289,15 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
           check: (body) => assert.deepEqual((body as { actor: string; channel: string; subject: string }[]).map((e) => [e.actor, e.channel, e.subject]), [['token:ops-api', 'api', a.username]]),
         },
         { operationId: 'listAudit', query: { limit: '3' }, expect: 200, check: (body) => assert.equal((body as unknown[]).length, 3) },
-        { operationId: 'listOutboundIps', expect: 200 },
+        {
+          operationId: 'listOutboundIps',
+          expect: 200,
+          check: (body) => {
+            const ips = body as { address: string; state: string; listings: { zone: string; since: string }[] }[];
+            assert.deepEqual(ips.map((ip) => [ip.address, ip.state, ip.listings.map((l) => l.zone)]), [[LISTED[store], 'listed', ['zen.test']]]);
+          },
+        },
+        { operationId: 'outboundIpHistory', values: { address: LISTED[store] }, expect: 200, check: (body) => assert.deepEqual((body as { event: string; zone: string }[]).map((e) => [e.event, e.zone]), [['listed', 'zen.test']]) },
         { operationId: 'outboundIpHistory', values: { address: '127.0.0.1' }, expect: 200, check: (body) => assert.deepEqual(body, []) },
         { operationId: 'outboundIpHistory', values: { address: 'not-an-ip' }, expect: 400 },
         { operationId: 'deleteMessage', values: { id: a.queueId }, query: { notify: 'true', note: 'cleaning up' }, expect: 200, check: (body) => assert.ok((body as { notice: string | null }).notice, 'a failure notice was queued') },

@@ -5,6 +5,7 @@ import { runCli } from './relay-process.js';
 import { sendWithNodemailer } from './smtp-clients.js';
 import type { RelaisConfigInput } from '../../src/config/schema.js';
 import { startDns, type DnsPeer } from '../peers/dns.js';
+import { startDnsbl, type DnsblPeer } from '../peers/dnsbl.js';
 import { waitUntil } from '../peers/process.js';
 
 /**
@@ -58,13 +59,33 @@ export interface ApiWorld {
 
 let serial = 0;
 
-export async function startApiWorld(store: StoreKind, address: string, overrides: RelaisConfigInput = {}): Promise<ApiWorld> {
-  const dns = await startDns({ address, zones: {} });
-  const t = await startTestRelay({ store, address, overrides: { ...overrides, dns: { servers: [dns.server] }, listen: { console: [`${address}:0`] } } });
+export interface WorldOptions {
+  /**
+   * An outbound address (never bound: delivery stays off) that a real blocklist (rbldnsd, zone zen.test) lists:
+   * the relay's monitor finds it at start, so the outbound addresses have a listing and a history.
+   */
+  listedOutboundIp?: string;
+}
+
+export async function startApiWorld(store: StoreKind, address: string, overrides: RelaisConfigInput = {}, options: WorldOptions = {}): Promise<ApiWorld> {
+  let dnsbl: DnsblPeer | undefined;
+  let blocklisting: RelaisConfigInput = {};
+  if (options.listedOutboundIp) {
+    dnsbl = await startDnsbl({ address, zones: { 'zen.test': { ips: [options.listedOutboundIp] } } });
+    blocklisting = { outbound: { ips: [{ address: options.listedOutboundIp }] }, dnsbl: { ip_zones: ['zen.test'] } };
+  }
+  const dns = await startDns({ address, zones: {}, forward: dnsbl ? [{ zone: 'zen.test', address: dnsbl.address, port: dnsbl.port }] : [] });
+  const t = await startTestRelay({
+    store,
+    address,
+    overrides: { ...overrides, ...blocklisting, dns: { servers: [dns.server] }, listen: { console: [`${address}:0`] } },
+  });
   const origin = `http://${address}:${t.port('console')}`;
   const configFile = path.join(t.dir, 'relais.yaml');
-  // What the CLI needs of the relay's configuration: its store, and its DNS (domain checks).
-  fs.writeFileSync(configFile, ['hostname: relay.test', `data_dir: ${t.dir}`, `store: { url: "${t.config.store.url}" }`, `dns: { servers: ["${dns.server}"] }`].join('\n'));
+  // What the CLI needs of the relay's configuration: its store, its DNS and outbound addresses (domain checks).
+  const cliConfig = ['hostname: relay.test', `data_dir: ${t.dir}`, `store: { url: "${t.config.store.url}" }`, `dns: { servers: ["${dns.server}"] }`];
+  if (options.listedOutboundIp) cliConfig.push(`outbound: { ips: [{ address: "${options.listedOutboundIp}" }] }`, 'dnsbl: { ip_zones: ["zen.test"] }');
+  fs.writeFileSync(configFile, cliConfig.join('\n'));
   // The staff token as operators make it: the relais command, which prints it once.
   const made = await runCli(['token', 'add', '--name', 'ops-api', '--json', '--config', configFile]);
   if (made.code !== 0) throw new Error(`relais token add failed: ${made.stderr}`);
@@ -100,11 +121,14 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
   const key = await t.relay.dkim.add('alpha.test', { selector: 'relais1', algorithm: 'ed25519' });
   await dns.setZones({
     'relay.test': { a: [address] },
-    '_spf.relay.test': { txt: [`v=spf1 ip4:${address} -all`] },
+    '_spf.relay.test': { txt: [`v=spf1 ip4:${options.listedOutboundIp ?? address} -all`] },
     'alpha.test': { txt: ['v=spf1 include:_spf.relay.test -all'] },
     [key.view.dnsName]: { txt: [key.view.txt] },
     '_dmarc.alpha.test': { txt: ['v=DMARC1; p=reject'] },
   });
+  if (options.listedOutboundIp) {
+    await waitUntil(`${options.listedOutboundIp} listed by the relay's monitor`, async () => (await t.relay.store.blocklists.listedIps()).length > 0, { timeoutMs: 20_000 });
+  }
 
   return {
     t,
@@ -142,6 +166,7 @@ export async function startApiWorld(store: StoreKind, address: string, overrides
     async stop() {
       await t.stop();
       await dns.stop();
+      await dnsbl?.stop();
     },
   };
 }
