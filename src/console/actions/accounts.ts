@@ -17,8 +17,7 @@ export const newCredentialSchema = z.object({
   server: z.string(),
   ports: z.array(z.object({ port: z.number().int(), tls: z.string(), service: z.string() })),
   username: z.string(),
-  /** Shown this once: Relais keeps only a hash of it. */
-  password: z.string(),
+  password: z.string().describe('Shown this once: Relais keeps only a hash of it.'),
   customer: z.string(),
 });
 export type NewCredentialView = z.infer<typeof newCredentialSchema>;

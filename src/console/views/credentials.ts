@@ -8,8 +8,7 @@ export const credentialSchema = z.object({
   username: z.string(),
   customer: z.string(),
   enabled: z.boolean(),
-  /** The suspension that holds its sending (complaint, blocklist, manual...), or null. Quota is in its usage. */
-  hold: z.string().nullable(),
+  hold: z.string().nullable().describe('The suspension that holds its sending (complaint, blocklist, manual...), or null. Quota is in its usage.'),
   hold_since: isoSchema.nullable(),
   created_at: isoSchema,
   updated_at: isoSchema,

@@ -6,8 +6,7 @@ import type { Viewer } from '../viewer.js';
 import { iso, isoAt, isoSchema, requireStaff } from './scope.js';
 
 export const outboundIpSchema = z.object({
-  /** The address, or "(system default)" without outbound.ips. */
-  address: z.string(),
+  address: z.string().describe('The address, or "(system default)" without outbound.ips.'),
   ehlo: z.string(),
   state: z.enum(['active', 'avoided', 'listed']),
   listings: z.array(z.object({ zone: z.string(), code: z.string().nullable(), reason: z.string().nullable(), since: isoSchema.nullable() })),

@@ -12,8 +12,7 @@ export const recipientSchema = z.object({
   address: z.string(),
   state: z.enum(RECIPIENT_STATES),
   attempts: z.number().int(),
-  /** When it is tried next; null once delivered, failed or while held. */
-  next_attempt_at: isoSchema.nullable(),
+  next_attempt_at: isoSchema.nullable().describe('When it is tried next; null once delivered, failed or while held.'),
   last_attempt_at: isoSchema.nullable(),
   last_reply: z.string().nullable(),
 });
@@ -22,8 +21,7 @@ export const messageSchema = z.object({
   id: z.string(),
   kind: z.enum(['message', 'notice', 'system']),
   credential: z.string().nullable(),
-  /** A notice: the credential whose mail it is about. */
-  on_behalf_of: z.string().nullable(),
+  on_behalf_of: z.string().nullable().describe('A notice: the credential whose mail it is about.'),
   from: z.string(),
   message_id: z.string().nullable(),
   size: z.number().int(),

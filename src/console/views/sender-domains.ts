@@ -9,11 +9,9 @@ export const senderDomainSchema = z.object({
   domain: z.string(),
   first_use: isoSchema,
   last_use: isoSchema,
-  /** listed, clear, not checked yet, or not monitored (no dnsbl.domain_zones). */
-  blocklist: z.enum(['listed', 'clear', 'not_checked', 'not_monitored']),
+  blocklist: z.enum(['listed', 'clear', 'not_checked', 'not_monitored']).describe('listed, clear, not checked yet, or not monitored (no dnsbl.domain_zones).'),
   zones: z.array(z.object({ zone: z.string(), listed: z.boolean(), reason: z.string().nullable(), error: z.string().nullable() })),
-  /** The DKIM key Relais signs this domain's mail with, or null: its mail then leaves unsigned. */
-  dkim: z.object({ selector: z.string(), algorithm: z.string(), dns_name: z.string() }).nullable(),
+  dkim: z.object({ selector: z.string(), algorithm: z.string(), dns_name: z.string() }).nullable().describe('The DKIM key Relais signs this domain\'s mail with, or null: its mail then leaves unsigned.'),
 });
 export type SenderDomainView = z.infer<typeof senderDomainSchema>;
 
@@ -49,16 +47,14 @@ export async function senderDomains(services: Services, viewer: Viewer, username
 
 export const domainCheckSchema = z.object({
   domain: z.string(),
-  /** All three pass: the domain's mail leaves the relay authenticated. */
-  pass: z.boolean(),
+  pass: z.boolean().describe('All three pass: the domain\'s mail leaves the relay authenticated.'),
   checks: z.array(
     z.object({
       check: z.enum(['spf', 'dkim', 'dmarc']),
       verdict: z.string(),
       pass: z.boolean(),
       detail: z.string(),
-      /** What to publish or change, when it does not pass. */
-      action: z.string().nullable(),
+      action: z.string().nullable().describe('What to publish or change, when it does not pass.'),
     }),
   ),
 });

@@ -7,8 +7,7 @@ import { detailSchema, isoAt, isoSchema, visibleCredential, visibleCredentials }
 
 export const historyEventSchema = z.object({
   at: isoSchema,
-  /** suspended, reinstated, reinstatement_refused, complaint, charge, mail_released, message_deleted, ... */
-  event: z.string(),
+  event: z.string().describe('suspended, reinstated, reinstatement_refused, complaint, charge, mail_released, message_deleted, ...'),
   reason: z.string().nullable(),
   actor: z.string(),
   note: z.string().nullable(),

@@ -7,29 +7,23 @@ import { iso, isoAt, isoSchema, visibleCredential } from './scope.js';
 
 export const usageSchema = z.object({
   username: z.string(),
-  /** The sliding window the quota counts over, in words ("24 hours") and in milliseconds. */
-  window: z.string(),
+  window: z.string().describe('The sliding window the quota counts over, in words ("24 hours") and in milliseconds.'),
   window_ms: z.number().int(),
-  /** Recipients accepted within the window. */
-  sent: z.number().int(),
-  /** Recipients of transactions still in progress (reserved, not yet committed). */
-  in_progress: z.number().int(),
+  sent: z.number().int().describe('Recipients accepted within the window.'),
+  in_progress: z.number().int().describe('Recipients of transactions still in progress (reserved, not yet committed).'),
   quota: z.number().int(),
   remaining: z.number().int(),
-  /** When the oldest unit still in the window leaves it (one more can then be sent), or null if none is in it. */
-  next_free_at: isoSchema.nullable(),
-  /** Why sending is stopped now, or null. `lifts_at`: when it ends by itself (quota); null when staff decide. */
+  next_free_at: isoSchema.nullable().describe('When the oldest unit still in the window leaves it (one more can then be sent), or null if none is in it.'),
   suspended: z
     .object({
       reason: z.string(),
       since: isoSchema.nullable(),
       lifts_at: isoSchema.nullable(),
-      /** time: it lifts by itself at lifts_at (quota); staff: a reinstatement lifts it; plan: a plan must be added. */
-      lifted_by: z.enum(['time', 'staff', 'plan']),
+      lifted_by: z.enum(['time', 'staff', 'plan']).describe('time: it lifts by itself at lifts_at (quota); staff: a reinstatement lifts it; plan: a plan must be added.'),
     })
-    .nullable(),
-  /** Recipients per clock hour over the last 24 hours, oldest first; the last hour is the current one. */
-  hourly: z.array(z.object({ hour_start: isoSchema, sent: z.number().int() })),
+    .nullable()
+    .describe('Why sending is stopped now (quota, no_plan, disabled, or a suspension reason such as complaint), since when, and when it lifts; null while it may send.'),
+  hourly: z.array(z.object({ hour_start: isoSchema, sent: z.number().int() })).describe('Recipients per clock hour over the last 24 hours, oldest first; the last hour is the current one.'),
 });
 export type UsageView = z.infer<typeof usageSchema>;
 
