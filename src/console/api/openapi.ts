@@ -76,7 +76,10 @@ export function openApiDocument(routes: readonly ApiRoute[]): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const r of routes) {
     const item = (paths[r.path] ??= {});
-    item[r.method.toLowerCase()] = operation(r);
+    const method = r.method.toLowerCase();
+    // Fastify would refuse the second registration too; saying which one here is quicker to fix.
+    if (item[method]) throw new Error(`the API route table has ${r.method} ${r.path} twice`);
+    item[method] = operation(r);
   }
   return {
     openapi: '3.1.0',
