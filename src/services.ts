@@ -1,5 +1,5 @@
 import { AccountsService } from './accounts/accounts-service.js';
-import { ApiTokenService } from './console/api-tokens.js';
+import { ApiTokenService } from './console/api/api-tokens.js';
 import { AuditService } from './console/auth/audit.js';
 import { LoginService } from './console/auth/login-service.js';
 import type { RelaisConfig } from './config/schema.js';

@@ -3,6 +3,8 @@ import type { UsageBucket } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { bucketOf, countFrom, freesAt, leavesWindowAt, quotaWindow, type QuotaWindow } from './window.js';
 
+const HOUR = 3_600_000;
+
 export type Reservation =
   | { granted: true; reservationId: number }
   | { granted: false; reason: 'quota'; quota: number; windowMs: number; freesAt: number | null }
@@ -66,6 +68,23 @@ export class QuotaService {
   /** The bucket that units committed now are counted in. */
   usageBucket(at: number): number {
     return bucketOf(this.window, at);
+  }
+
+  /**
+   * Units committed per clock hour over the last `hours` hours, oldest first, the current (partial) hour last:
+   * the console's chart. Read from the same per-window buckets as the quota, so it adds up to what was counted.
+   */
+  async sentByHour(credentialId: number, hours = 24): Promise<{ hourStart: number; sent: number }[]> {
+    const now = this.clock.now();
+    const first = Math.floor(now / HOUR) * HOUR - (hours - 1) * HOUR;
+    // Buckets starting after countFrom are read: one before the first hour's start takes that hour whole.
+    const snapshot = await this.store.quotaSnapshot(credentialId, now, first - 1);
+    const slots = Array.from({ length: hours }, (_, i) => ({ hourStart: first + i * HOUR, sent: 0 }));
+    for (const bucket of snapshot.buckets) {
+      const slot = slots[Math.floor((bucket.bucketStart - first) / HOUR)];
+      if (slot) slot.sent += bucket.units;
+    }
+    return slots;
   }
 
   async usage(credentialId: number): Promise<Usage> {

@@ -119,6 +119,8 @@ export interface QueuedRecipient {
 
 export interface QueuedMessage extends MessageEnvelope {
   username: string | null;
+  /** The Message-ID header as submitted, `<...>` included; null for notices and mail without one. */
+  headerMessageId: string | null;
   /** A notice: the username of the credential whose mail it is about. */
   onBehalfOf: string | null;
   size: number;
@@ -135,10 +137,20 @@ export interface QueueFilter {
   domain?: string;
   username?: string;
   /** Part of a recipient address, any case (a search box, not an exact match). */
-  recipient?: string;
+  recipientContains?: string;
   /** Part of the envelope sender, any case. */
+  senderContains?: string;
+  /** Only this customer's mail: its credentials' messages and the notices about them (console, API). */
+  customerId?: number;
+  /** A recipient address, whole (case does not matter). */
+  recipient?: string;
+  /** The envelope sender, whole (case does not matter); '' for the null reverse path. */
   sender?: string;
-  /** A queue id, exactly. */
-  id?: string;
+  /** One message by its queue id (with the other conditions: a customer's search finds only its own). */
+  queueId?: string;
+  /** The Message-ID header, with or without its angle brackets. */
+  headerMessageId?: string;
   limit?: number;
+  /** Oldest first (the CLI's queue listing), or newest first (recent mail in the console). */
+  order?: 'oldest' | 'newest';
 }

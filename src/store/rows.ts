@@ -64,7 +64,7 @@ export const toPlan = (r: PlanRow): Plan => ({
 });
 
 export const MESSAGE_SELECT = `SELECT m.id, m.credential_id, k.username, b.username AS on_behalf_of, m.kind, m.mail_from, m.envid, m.ret, m.size,
-  m.client_ip, m.created_at, m.retry_every, m.give_up_at, m.delay_notice_at
+  m.client_ip, m.created_at, m.retry_every, m.give_up_at, m.delay_notice_at, m.header_message_id
   FROM messages m LEFT JOIN credentials k ON k.id = m.credential_id LEFT JOIN credentials b ON b.id = m.on_behalf_of_credential`;
 export interface MessageRow {
   id: string;
@@ -81,6 +81,7 @@ export interface MessageRow {
   retry_every: number;
   give_up_at: number;
   delay_notice_at: number;
+  header_message_id: string | null;
 }
 export const RECIPIENT_SELECT = `SELECT id, message_id, address, domain, orcpt, notify, state, attempts, next_attempt_at, last_attempt_at, last_reply
   FROM recipients`;
@@ -113,6 +114,7 @@ export const toMessage = (r: MessageRow, recipients: RecipientRow[]): QueuedMess
   id: r.id,
   credentialId: r.credential_id === null ? null : Number(r.credential_id),
   username: r.username,
+  headerMessageId: r.header_message_id,
   onBehalfOf: r.on_behalf_of,
   kind: r.kind as QueuedMessage['kind'],
   mailFrom: r.mail_from,

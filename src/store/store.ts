@@ -327,21 +327,40 @@ export class Store {
       where.push('k.username = ?');
       params.push(filter.username);
     }
-    if (filter.recipient) {
+    if (filter.recipientContains) {
       where.push("m.id IN (SELECT message_id FROM recipients WHERE LOWER(address) LIKE ? ESCAPE '\\')");
-      params.push(containsPattern(filter.recipient));
+      params.push(containsPattern(filter.recipientContains));
     }
-    if (filter.sender) {
+    if (filter.senderContains) {
       where.push("LOWER(m.mail_from) LIKE ? ESCAPE '\\'");
-      params.push(containsPattern(filter.sender));
+      params.push(containsPattern(filter.senderContains));
     }
-    if (filter.id) {
+    if (filter.customerId !== undefined) {
+      where.push('(k.customer_id = ? OR b.customer_id = ?)');
+      params.push(filter.customerId, filter.customerId);
+    }
+    if (filter.recipient !== undefined) {
+      where.push('m.id IN (SELECT message_id FROM recipients WHERE LOWER(address) = ?)');
+      params.push(filter.recipient.toLowerCase());
+    }
+    if (filter.sender !== undefined) {
+      where.push('LOWER(m.mail_from) = ?');
+      params.push(filter.sender.toLowerCase());
+    }
+    if (filter.queueId !== undefined) {
       where.push('m.id = ?');
-      params.push(filter.id);
+      params.push(filter.queueId);
+    }
+    if (filter.headerMessageId !== undefined) {
+      // Stored as the header has it, brackets included; people paste it with or without them.
+      const bare = filter.headerMessageId.trim().replace(/^<|>$/g, '');
+      where.push('m.header_message_id = ?');
+      params.push(`<${bare}>`);
     }
     params.push(filter.limit ?? 1000);
+    const order = filter.order === 'newest' ? 'm.created_at DESC, m.id DESC' : 'm.created_at, m.id';
     const rows = await this.db.all<MessageRow>(
-      `${MESSAGE_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY m.created_at, m.id LIMIT ?`,
+      `${MESSAGE_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`,
       params,
     );
     if (rows.length === 0) return [];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InputError, parseDay } from '../../accounts/validation.js';
-import { complaintJson } from '../../console/complaints-route.js';
+import { complaintJson } from '../../console/views/complaints.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { printJson, printTable, when } from '../output.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InputError, parseDay } from '../../accounts/validation.js';
-import { totalsByCurrency } from '../../reputation/fees.js';
+import { listCharges } from '../../console/views/charges.js';
 import { isSuspensionReason, liftedByStaff, SUSPENSION_REASONS } from '../../reputation/suspensions.js';
 import type { CredentialEvent } from '../../store/credential-history.js';
 import { actorName, staffNote } from '../actor.js';
@@ -115,33 +115,16 @@ export function registerSuspensionCommands(program: Command): void {
     .option('--since <date>', 'only from this date (YYYY-MM-DD, UTC) or ISO 8601 time on')
     .action(async (options: CommonOptions & { customer?: string; since?: string }) => {
       const since = options.since === undefined ? undefined : parseSince(options.since);
-      await withServices(options, async ({ store }) => {
-        if (options.customer !== undefined && !(await store.findCustomer(options.customer))) {
+      await withServices(options, async (services) => {
+        if (options.customer !== undefined && !(await services.store.findCustomer(options.customer))) {
           throw new InputError(`no customer named "${options.customer}": see "relais customer list"`);
         }
-        const credentials = new Map((await store.listCredentials(options.customer)).map((c) => [c.id, c]));
-        const charges = (await store.history.listAll({ since, kinds: ['charge'] }))
-          .filter((e) => credentials.has(e.credentialId))
-          .map((e) => {
-            const c = credentials.get(e.credentialId);
-            const d = e.detail ?? {};
-            return {
-              at: e.at,
-              customer: c?.customerName ?? '-',
-              credential: c?.username ?? '-',
-              fee: String(d.fee ?? '-'),
-              amount: String(d.amount ?? '0'),
-              currency: String(d.currency ?? '-'),
-              reason: e.reason,
-              actor: e.actor,
-              note: e.note,
-            };
-          });
-        const totals = totalsByCurrency(charges);
-        if (options.json) return printJson({ charges: charges.map((c) => ({ ...c, at: isoOrNull(c.at) })), totals });
+        // The console's and the API's view of charges, seen as staff.
+        const { charges, totals } = await listCharges(services, { role: 'staff', name: 'cli' }, { customer: options.customer, since });
+        if (options.json) return printJson({ charges, totals });
         printTable(
           ['TIME', 'CUSTOMER', 'CREDENTIAL', 'FEE', 'AMOUNT', 'REASON', 'ACTOR'],
-          charges.map((c) => [when(c.at), c.customer, c.credential, c.fee, `${c.amount} ${c.currency}`, c.reason ?? '-', c.actor]),
+          charges.map((c) => [when(Date.parse(c.at)), c.customer, c.credential, c.fee, `${c.amount} ${c.currency}`, c.reason ?? '-', c.actor]),
         );
         for (const t of totals) printLine(`Total: ${t.amount} ${t.currency}`);
       });

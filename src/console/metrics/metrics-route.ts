@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RelayMetrics } from '../../metrics/relay-metrics.js';
-import { requireToken } from '../api-auth.js';
-import type { ApiTokenService } from '../api-tokens.js';
+import { requireToken } from '../api/api-auth.js';
+import type { ApiTokenService } from '../api/api-tokens.js';
 
 export interface MetricsRouteDeps {
   metrics: RelayMetrics;

@@ -31,7 +31,8 @@ export function queueSearch(services: Services, viewer: Viewer, field: QueueSear
   assertStaff(viewer);
   const term = text.trim();
   if (!term) return Promise.resolve([]);
-  return services.store.listQueue({ [field]: term, limit });
+  const filter = { recipient: { recipientContains: term }, sender: { senderContains: term }, id: { queueId: term } }[field];
+  return services.store.listQueue({ ...filter, limit });
 }
 
 /** Messages with held recipients (their credential is suspended), for the release buttons. */

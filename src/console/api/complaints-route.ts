@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { ComplaintService } from '../reputation/complaints.js';
-import type { Complaint } from '../store/complaints.js';
+import type { ComplaintService } from '../../reputation/complaints.js';
+import { complaintJson } from '../views/complaints.js';
 import { requestToken, requireToken } from './api-auth.js';
 import { sendError } from './api-errors.js';
 import type { ApiTokenService } from './api-tokens.js';
@@ -9,28 +9,6 @@ export interface ComplaintsRouteDeps {
   tokens: ApiTokenService;
   complaints: ComplaintService;
   maxReportSize: number;
-}
-
-/** The JSON form of a complaint, as `POST /complaints` answers it (and as a listing would show it). */
-export function complaintJson(c: Complaint) {
-  return {
-    id: c.id,
-    received_at: new Date(c.receivedAt).toISOString(),
-    channel: c.channel,
-    status: c.status,
-    feedback_type: c.feedbackType,
-    user_agent: c.userAgent,
-    original_mail_from: c.originalMailFrom,
-    original_rcpt_to: c.originalRcptTo,
-    arrival_date: c.arrivalDate,
-    source_ip: c.sourceIp,
-    original_message_id: c.originalMessageId,
-    queue_id: c.queueId,
-    matched_by: c.matchedBy,
-    credential: c.username,
-    customer: c.customer,
-    problem: c.error,
-  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiToken } from '../store/api-tokens.js';
+import type { ApiToken } from '../../store/api-tokens.js';
 import type { ApiTokenService } from './api-tokens.js';
 import { sendError } from './api-errors.js';
 

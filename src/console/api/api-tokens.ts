@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
-import { InputError } from '../accounts/validation.js';
-import type { Clock } from '../shared/clock.js';
-import type { ApiToken } from '../store/api-tokens.js';
-import type { Store } from '../store/store.js';
+import { InputError } from '../../accounts/validation.js';
+import type { Clock } from '../../shared/clock.js';
+import type { ApiToken } from '../../store/api-tokens.js';
+import type { Store } from '../../store/store.js';
 
 const PREFIX = 'relais_';
 
