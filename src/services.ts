@@ -2,6 +2,7 @@ import { AccountsService } from './accounts/accounts-service.js';
 import { ApiTokenService } from './console/api-tokens.js';
 import { AuditService } from './console/auth/audit.js';
 import { LoginService } from './console/auth/login-service.js';
+import { lifecycleSettings, SubscriptionService } from './lifecycle/subscription-service.js';
 import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { QuotaService } from './quota/quota-service.js';
@@ -33,6 +34,8 @@ export interface Services {
   logins: LoginService;
   /** The history of staff actions, from the CLI, the console and the API. */
   audit: AuditService;
+  /** Subscriptions, renewal orders and the lifecycle job. */
+  subscriptions: SubscriptionService;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function openServices(
   });
   const logins = new LoginService(store, clock, { idleMs: config.console.session_idle, maxMs: config.console.session_max });
   const audit = new AuditService(store, clock);
+  const subscriptions = new SubscriptionService(store, clock, suspensions, lifecycleSettings(config), ownMailSettings(config));
   return {
     config,
     clock,
@@ -76,6 +80,7 @@ export async function openServices(
     bounces,
     logins,
     audit,
+    subscriptions,
     close: () => store.close(),
   };
 }

@@ -50,9 +50,10 @@ export function registerAccountCommands(program: Command): void {
   const customer = program.command('customer').description('customers: the accounts that own credentials');
   command(customer, 'add <name>', 'add a customer')
     .requiredOption('--email <address>', 'contact e-mail address')
-    .action(async (name: string, options: CommonOptions & { email: string }) => {
+    .option('--lang <language>', 'language of the notices sent to the customer: en or fr (default: provider.language)')
+    .action(async (name: string, options: CommonOptions & { email: string; lang?: string }) => {
       await withServices(options, async ({ accounts }) => {
-        const c = await accounts.addCustomer(name, options.email);
+        const c = await accounts.addCustomer(name, options.email, options.lang);
         if (options.json) printJson({ name: c.name, email: c.email, created_at: isoOrNull(c.createdAt) });
         else printLine(`customer "${c.name}" added (${c.email})`);
       });
