@@ -1,4 +1,7 @@
+import { connectionSettings } from '../accounts/connection-settings.js';
 import { InputError } from '../accounts/validation.js';
+import { viewOf } from '../sender-auth/dkim-keys.js';
+import { spfRootName } from '../sender-auth/spf-record.js';
 import type { RelaisConfig } from '../config/schema.js';
 import type { OwnMailSettings } from '../queue/own-mail.js';
 import { parseFee } from '../reputation/fees.js';
@@ -6,9 +9,10 @@ import type { SuspensionService } from '../reputation/suspensions.js';
 import type { Clock } from '../shared/clock.js';
 import type { Store } from '../store/store.js';
 import type { OfferTerms, RenewalOrder, Subscription } from '../store/subscriptions.js';
-import { customerMessage } from './customer-mail.js';
+import { customerMessage, type CustomerMail } from './customer-mail.js';
 import { noticeText, type Language, type NoticeFacts, type NoticeKind } from './notice-texts.js';
 import { offerTerms, proRataDifference, type OfferCatalog } from './offers.js';
+import { parameterSheet, type SheetFacts } from './parameter-sheet.js';
 import { parseTerm, termEnd, type TermLength } from './term.js';
 
 export interface LifecycleSettings {
@@ -21,6 +25,10 @@ export interface LifecycleSettings {
   hostname: string;
   /** fees.late_reinstatement, named in the expiry notice. */
   lateFee: string | null;
+  /** What the parameter sheet tells a mail client: server name and ports. */
+  connection: { server: string; ports: { port: number; tls: string }[] };
+  /** The SPF mechanism customers add: include:_spf.HOSTNAME (or spf.domain). */
+  spfInclude: string;
 }
 
 export function lifecycleSettings(config: RelaisConfig): LifecycleSettings {
@@ -33,6 +41,8 @@ export function lifecycleSettings(config: RelaisConfig): LifecycleSettings {
     provider: config.provider,
     hostname: config.hostname,
     lateFee: config.fees.late_reinstatement ?? null,
+    connection: connectionSettings(config),
+    spfInclude: `include:${spfRootName(config)}`,
   };
 }
 
@@ -59,7 +69,8 @@ export class SubscriptionService {
     const termStart = start ?? this.clock.now();
     const subscription = await this.store.subscriptions.add(credential.id, terms, termStart, termEnd(termStart, this.settings.term), this.clock.now());
     await this.suspensions.record(credential.id, 'subscribed', { actor, detail: { subscription: subscription.id, offer, quota: terms.quota, term_end: iso(subscription.termEnd) } });
-    await this.notify(subscription, 'subscribed', {});
+    const sheet = await this.sheet(credential.username);
+    await this.notify(subscription, 'subscribed', {}, subscription.termEnd, [{ filename: sheet.filename, content: sheet.pdf, contentType: 'application/pdf' }]);
     return subscription;
   }
 
@@ -219,11 +230,55 @@ export class SubscriptionService {
     return order.offer && this.settings.offers[order.offer] ? offerTerms(this.settings.offers, order.offer) : this.nextTerms(s);
   }
 
+  private language(stored: string | null): Language {
+    return stored === 'fr' || stored === 'en' ? stored : this.settings.provider.language;
+  }
+
+  /**
+   * The parameter sheet of a credential, as mailed at set-up and downloaded from the CLI and the console: its
+   * current subscription (the latest term), quota, connection settings, SPF include and the DKIM records of the
+   * domains it sends from. Never the password (see parameter-sheet.ts).
+   */
+  async sheet(username: string): Promise<{ pdf: Buffer; filename: string }> {
+    const credential = await this.store.findCredential(username);
+    if (!credential) throw new InputError(`no credential "${username}": see "relais credential list"`);
+    const contact = await this.store.customerContact(credential.customerId);
+    const now = this.clock.now();
+    const current = (await this.store.subscriptions.list({ credentialId: credential.id })).filter((x) => x.termStart <= now).at(-1);
+    const quota = (await this.store.listPlans(credential.id)).filter((p) => p.startsAt <= now && p.endsAt > now).reduce((sum, p) => sum + p.quota, 0);
+    const used = new Set((await this.store.blocklists.senderDomains(credential.id)).map((d) => d.domain));
+    const dkim = (await this.store.dkim.list()).filter((k) => used.has(k.domain)).map((k) => viewOf(k));
+    const p = this.settings.provider;
+    const facts: SheetFacts = {
+      providerName: p.name,
+      supportEmail: p.support_email ?? null,
+      consoleUrl: p.console_url ?? null,
+      customer: credential.customerName,
+      username: credential.username,
+      server: this.settings.connection.server,
+      ports: this.settings.connection.ports,
+      offer: current?.offer ?? null,
+      quota,
+      termStart: current?.termStart ?? null,
+      termEnd: current?.termEnd ?? null,
+      spfInclude: this.settings.spfInclude,
+      dkim: dkim.map((k) => ({ dnsName: k.dnsName, txt: k.txt })),
+    };
+    const pdf = await parameterSheet(facts, this.language(contact?.language ?? null));
+    return { pdf, filename: `${credential.username.replace(/[^A-Za-z0-9._-]/g, '_')}-parameters.pdf` };
+  }
+
   /** Queues a notice to the customer's contact unless this one (kind, term) went out already. */
-  private async notify(s: Subscription, kind: NoticeKind, extra: Partial<NoticeFacts>, termKey = s.termEnd): Promise<boolean> {
+  private async notify(
+    s: Subscription,
+    kind: NoticeKind,
+    extra: Partial<NoticeFacts>,
+    termKey = s.termEnd,
+    attachments: CustomerMail['attachments'] = undefined,
+  ): Promise<boolean> {
     const contact = await this.store.customerContact(s.customerId);
     if (!contact) return false;
-    const lang: Language = contact.language === 'fr' || contact.language === 'en' ? contact.language : this.settings.provider.language;
+    const lang = this.language(contact.language);
     const p = this.settings.provider;
     const facts: NoticeFacts = {
       providerName: p.name,
@@ -239,7 +294,7 @@ export class SubscriptionService {
     };
     const text = noticeText(kind, facts, lang);
     const from = p.from ?? `postmaster@${this.settings.hostname}`;
-    const message = await customerMessage({ from, fromName: p.name, to: contact.email, ...text }, this.mail, this.clock.now());
+    const message = await customerMessage({ from, fromName: p.name, to: contact.email, ...text, attachments }, this.mail, this.clock.now());
     return this.store.subscriptions.sendNoticeOnce(s.id, kind, termKey, this.clock.now(), message);
   }
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { simpleParser } from 'mailparser';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../../src/shared/clock.js';
 import { startTestRelay, type StoreKind, type TestRelay } from '../support/relay-fixture.js';
+import { freePort } from '../support/relay-process.js';
 import { RawSmtpClient } from '../support/smtp-clients.js';
 
 const MINUTE = 60_000;
@@ -13,13 +15,13 @@ async function notices(t: TestRelay, subscriptionId: number) {
   return Promise.all(
     sent.map(async (n) => {
       const mail = await simpleParser((await t.relay.store.messageBody(n.queueId as string)) as Buffer);
-      return { kind: n.kind, to: mail.to && !Array.isArray(mail.to) ? mail.to.text : '', from: mail.from?.text ?? '', subject: mail.subject ?? '', text: mail.text ?? '', html: String(mail.html) };
+      return { kind: n.kind, attachments: mail.attachments, to: mail.to && !Array.isArray(mail.to) ? mail.to.text : '', from: mail.from?.text ?? '', subject: mail.subject ?? '', text: mail.text ?? '', html: String(mail.html) };
     }),
   );
 }
 
 async function mailFrom(t: TestRelay, username: string, password: string): Promise<string> {
-  const client = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true });
+  const client = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true, host: '127.0.104.1' });
   try {
     assert.match(await client.login(username, password), /^235 /);
     return await client.command('MAIL FROM:<billing@customer.test>');
@@ -35,10 +37,14 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
     let t: TestRelay;
 
     before(async () => {
+      // Fixed ports, as a real relay has: the parameter sheet prints the configured ones.
+      const [submission, smtps] = [await freePort('127.0.104.1'), await freePort('127.0.104.1')];
       t = await startTestRelay({
         store,
         clock,
+        address: '127.0.104.1',
         overrides: {
+          listen: { submission: [`127.0.104.1:${submission}`], smtps: [`127.0.104.1:${smtps}`], smtp: [] },
           offers: { start: { quota: 3, price: '60.00 EUR' }, pro: { quota: 10, price: '120.00 EUR' } },
           lifecycle: { term: '10m', renewal_notice_before: '4m', reminder_before: '2m', downgrade_notice: '3m' },
           fees: { late_reinstatement: '25.00 EUR' },
@@ -59,6 +65,27 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
       const s = await t.relay.subscriptions.subscribe(credential.username, 'start');
       assert.equal(s.termEnd, start + 10 * MINUTE);
       assert.equal((await t.relay.quota.usage(credential.id)).quota, 3);
+      const [welcome] = await notices(t, s.id);
+      assert.equal(welcome?.to, 'contact@lapsing.test');
+      const sheet = welcome?.attachments.find((a) => a.contentType === 'application/pdf');
+      assert.ok(sheet, 'the set-up notice carries the parameter sheet');
+      const text = execFileSync('pdftotext', ['-layout', '-', '-'], { input: sheet.content }).toString().replace(/\s+/g, ' ');
+      for (const expected of [
+        'Technical parameter sheet',
+        'Customer: lapsing',
+        `SMTP username: ${credential.username}`,
+        'Server name: relay.test',
+        `${t.port('submission')} (STARTTLS)`,
+        `${t.port('smtps')} (implicit TLS)`,
+        'Offer: start',
+        '3 recipients per sliding 24 hours',
+        'Term: 2026-11-29 - 2026-11-29',
+        'include:_spf.relay.test',
+        'Console: https://console.provider.test',
+        'Support: support@provider.test',
+      ]) assert.ok(text.includes(expected), `the sheet says "${expected}":\n${text}`);
+      assert.ok(!text.includes(password), 'the password is never in the sheet');
+      assert.match(text, /SMTP password: given to you when the service was set up/);
 
       clock.set(start + 5 * MINUTE);
       await t.relay.lifecycle.runNow();
@@ -138,7 +165,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
       clock.set(start);
       const { credential, password } = await customerWithCredential('growing', 'fr');
       const s = await t.relay.subscriptions.subscribe(credential.username, 'start');
-      const client = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true });
+      const client = await RawSmtpClient.connect(t.port('smtps'), { implicitTls: true, host: '127.0.104.1' });
       assert.match(await client.login(credential.username, password), /^235 /);
       assert.match(await client.command('MAIL FROM:<a@growing.test>'), /^250 /);
       for (let i = 0; i < 3; i++) assert.match(await client.command(`RCPT TO:<r${i}@example.test>`), /^250 /);

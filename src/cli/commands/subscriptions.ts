@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { InputError, parseDay } from '../../accounts/validation.js';
 import type { RenewalOrder, Subscription } from '../../store/subscriptions.js';
@@ -49,6 +51,23 @@ function parseStart(text: string): number {
 }
 
 export function registerSubscriptionCommands(program: Command): void {
+  command(program, 'sheet <username>', 'write the technical parameter sheet of a credential as a PDF (without its password)')
+    .option('--out <file>', 'where to write it (default: USERNAME-parameters.pdf in the current directory)')
+    .action(async (username: string, options: CommonOptions & { out?: string }) => {
+      await withServices(options, async ({ subscriptions }) => {
+        const { pdf, filename } = await subscriptions.sheet(username);
+        const file = options.out ?? filename;
+        try {
+          fs.writeFileSync(file, pdf, { flag: 'wx' });
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          throw new InputError(code === 'EEXIST' ? `${file} already exists: give --out a new file name` : `cannot write ${file}: ${(error as Error).message}`);
+        }
+        if (options.json) return printJson({ file: path.resolve(file), bytes: pdf.length });
+        printLine(`parameter sheet of ${username} written to ${file} (${pdf.length} bytes)`);
+      });
+    });
+
   command(program, 'subscribe', 'subscribe a credential to an offer: its term starts that day and its quota is added as a plan')
     .requiredOption('--credential <username>', 'the credential')
     .requiredOption('--offer <name>', 'an offer of the configuration (offers)')
