@@ -66,6 +66,13 @@ export async function openServices(
   const logins = new LoginService(store, clock, { idleMs: config.console.session_idle, maxMs: config.console.session_max });
   const audit = new AuditService(store, clock);
   const subscriptions = new SubscriptionService(store, clock, suspensions, lifecycleSettings(config), ownMailSettings(config));
+  const noticeLog = options.logger ?? createLogger('silent');
+  // A notice that cannot be queued must not undo or fail the suspension it reports.
+  suspensions.onChange((change) =>
+    subscriptions.suspensionChanged(change).catch((error: Error) => {
+      noticeLog.error({ event: 'customer_notice_failed', credential_id: change.credentialId, kind: change.kind, error: error.message }, 'could not queue the customer notice');
+    }),
+  );
   return {
     config,
     clock,

@@ -5,7 +5,7 @@ import { spfRootName } from '../sender-auth/spf-record.js';
 import type { RelaisConfig } from '../config/schema.js';
 import type { OwnMailSettings } from '../queue/own-mail.js';
 import { parseFee } from '../reputation/fees.js';
-import type { SuspensionService } from '../reputation/suspensions.js';
+import { AUTOMATIC_ACTOR, type SuspensionChange, type SuspensionService } from '../reputation/suspensions.js';
 import type { Clock } from '../shared/clock.js';
 import type { Store } from '../store/store.js';
 import type { OfferTerms, RenewalOrder, Subscription } from '../store/subscriptions.js';
@@ -47,6 +47,9 @@ export function lifecycleSettings(config: RelaisConfig): LifecycleSettings {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The note of the reinstatement a late renewal makes: its notice is the lifecycle's own, not the generic one. */
+const LATE_RENEWAL_NOTE = 'renewal validated after the end date';
 
 /**
  * Subscriptions around plans: set up, upgraded at once, downgraded at the next term, renewed only when staff
@@ -174,9 +177,9 @@ export class SubscriptionService {
   private async liftExpiry(s: Subscription, actor: string): Promise<boolean> {
     const credential = await this.store.credentialById(s.credentialId);
     if (credential?.holdReason !== 'expired') return false;
-    const { charges } = await this.suspensions.reinstate(s.credentialId, { actor, note: 'renewal validated after the end date' });
+    const { charges } = await this.suspensions.reinstate(s.credentialId, { actor, note: LATE_RENEWAL_NOTE });
     const fee = charges.map((c) => `${c.amount} ${c.currency}`).join(', ') || null;
-    await this.notify(await this.get(s.id), 'reinstated', { fee }, this.clock.now());
+    await this.notify(await this.get(s.id), 'reinstated', { fee, termStart: this.clock.now() }, this.clock.now());
     return true;
   }
 
@@ -276,25 +279,42 @@ export class SubscriptionService {
     termKey = s.termEnd,
     attachments: CustomerMail['attachments'] = undefined,
   ): Promise<boolean> {
-    const contact = await this.store.customerContact(s.customerId);
-    if (!contact) return false;
-    const lang = this.language(contact.language);
+    const facts = { customer: s.customer, username: s.username, offer: s.offer, quota: s.quota, termStart: s.termStart, termEnd: s.termEnd, ...extra };
+    const message = await this.compose(s.customerId, kind, facts, attachments);
+    return message ? this.store.subscriptions.sendNoticeOnce(s.id, kind, termKey, this.clock.now(), message) : false;
+  }
+
+  /**
+   * Tells the customer of a suspension (other than quota, which the SMTP reply and the console explain, and
+   * expiry, which has its own notice) and of a reinstatement. Called once per change, after it is committed.
+   */
+  async suspensionChanged(change: SuspensionChange): Promise<void> {
+    if (change.reason === 'quota' || (change.reason === 'expired' && change.event.actor === AUTOMATIC_ACTOR)) return;
+    if (change.reason === 'expired' && change.kind === 'reinstated' && change.event.note === LATE_RENEWAL_NOTE) return;
+    const credential = await this.store.credentialById(change.credentialId);
+    if (!credential) return;
+    const fee = change.kind === 'reinstated' ? change.charges.map((c) => `${c.amount} ${c.currency}`).join(', ') || null : null;
+    const message = await this.compose(
+      credential.customerId,
+      change.kind,
+      { customer: credential.customerName, username: credential.username, offer: '', quota: 0, termStart: change.event.at, termEnd: change.event.at, reason: change.reason, fee },
+      undefined,
+    );
+    if (message) await this.store.enqueue([message]);
+  }
+
+  /** A notice as a queued message to the customer's contact, in their language; undefined if the customer is gone. */
+  private async compose(
+    customerId: number,
+    kind: NoticeKind,
+    facts: Omit<NoticeFacts, 'providerName' | 'supportEmail' | 'consoleUrl'>,
+    attachments: CustomerMail['attachments'],
+  ) {
+    const contact = await this.store.customerContact(customerId);
+    if (!contact) return undefined;
     const p = this.settings.provider;
-    const facts: NoticeFacts = {
-      providerName: p.name,
-      supportEmail: p.support_email ?? null,
-      consoleUrl: p.console_url ?? null,
-      customer: s.customer,
-      username: s.username,
-      offer: s.offer,
-      quota: s.quota,
-      termStart: kind === 'reinstated' || kind === 'suspended' ? this.clock.now() : s.termStart,
-      termEnd: s.termEnd,
-      ...extra,
-    };
-    const text = noticeText(kind, facts, lang);
+    const text = noticeText(kind, { providerName: p.name, supportEmail: p.support_email ?? null, consoleUrl: p.console_url ?? null, ...facts }, this.language(contact.language));
     const from = p.from ?? `postmaster@${this.settings.hostname}`;
-    const message = await customerMessage({ from, fromName: p.name, to: contact.email, ...text, attachments }, this.mail, this.clock.now());
-    return this.store.subscriptions.sendNoticeOnce(s.id, kind, termKey, this.clock.now(), message);
+    return customerMessage({ from, fromName: p.name, to: contact.email, ...text, attachments }, this.mail, this.clock.now());
   }
 }
