@@ -11,10 +11,10 @@ export interface SheetFacts {
   username: string;
   server: string;
   ports: { port: number; tls: string }[];
-  offer: string | null;
+  /** Total of the credential's plans now. */
   quota: number;
-  termStart: number | null;
-  termEnd: number | null;
+  /** The subscriptions running now (several stack). */
+  subscriptions: { offer: string; quota: number; termStart: number; termEnd: number }[];
   spfInclude: string;
   dkim: { dnsName: string; txt: string }[];
 }
@@ -112,9 +112,8 @@ export function parameterSheet(facts: SheetFacts, lang: Language): Promise<Buffe
   row(l.auth as string, l.authText as string);
 
   heading(l.subscription as string);
-  if (facts.offer) row(l.offer as string, facts.offer);
   row(l.quota as string, `${facts.quota} ${l.quotaText}`);
-  if (facts.termStart !== null && facts.termEnd !== null) row(l.term as string, `${day(facts.termStart)} - ${day(facts.termEnd - 1)}`);
+  for (const sub of facts.subscriptions) row(l.offer as string, `${sub.offer} (${sub.quota}), ${l.term}: ${day(sub.termStart)} - ${day(sub.termEnd - 1)}`);
 
   heading(l.dns as string);
   row(l.spf as string, facts.spfInclude);

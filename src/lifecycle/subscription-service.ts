@@ -247,7 +247,7 @@ export class SubscriptionService {
     if (!credential) throw new InputError(`no credential "${username}": see "relais credential list"`);
     const contact = await this.store.customerContact(credential.customerId);
     const now = this.clock.now();
-    const current = (await this.store.subscriptions.list({ credentialId: credential.id })).filter((x) => x.termStart <= now).at(-1);
+    const current = (await this.store.subscriptions.list({ credentialId: credential.id })).filter((x) => x.termStart <= now && x.termEnd > now);
     const quota = (await this.store.listPlans(credential.id)).filter((p) => p.startsAt <= now && p.endsAt > now).reduce((sum, p) => sum + p.quota, 0);
     const used = new Set((await this.store.blocklists.senderDomains(credential.id)).map((d) => d.domain));
     const dkim = (await this.store.dkim.list()).filter((k) => used.has(k.domain)).map((k) => viewOf(k));
@@ -260,10 +260,8 @@ export class SubscriptionService {
       username: credential.username,
       server: this.settings.connection.server,
       ports: this.settings.connection.ports,
-      offer: current?.offer ?? null,
       quota,
-      termStart: current?.termStart ?? null,
-      termEnd: current?.termEnd ?? null,
+      subscriptions: current.map((x) => ({ offer: x.offer, quota: x.quota, termStart: x.termStart, termEnd: x.termEnd })),
       spfInclude: this.settings.spfInclude,
       dkim: dkim.map((k) => ({ dnsName: k.dnsName, txt: k.txt })),
     };

@@ -149,6 +149,15 @@ export function registerSubscriptionCommands(program: Command): void {
       });
     });
 
+  const lifecycle = program.command('lifecycle').description('the subscription lifecycle job (it also runs in relais start every lifecycle.interval)');
+  command(lifecycle, 'run', 'run the lifecycle once now: renewal orders, reminders, renewals and expiries due; safe to repeat').action(async (options: CommonOptions) => {
+    await withServices(options, async ({ subscriptions }) => {
+      const outcome = await subscriptions.runLifecycle();
+      if (options.json) return printJson(outcome);
+      printLine(`renewal orders sent: ${outcome.orders}, reminders: ${outcome.reminders}, terms renewed: ${outcome.renewed}, expired: ${outcome.expired}`);
+    });
+  });
+
   const renewal = program.command('renewal').description('renewal orders: renewal is never automatic; staff validate each order when paid');
   command(renewal, 'list', 'list renewal orders')
     .option('--open', 'only those not validated yet')
