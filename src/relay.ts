@@ -1,4 +1,5 @@
 import { ConsoleServer } from './console/http-server.js';
+import { LifecycleJob } from './lifecycle/lifecycle-job.js';
 import { ClamdScanner } from './antivirus/virus-scanner.js';
 import { DeliveryService, type DeliveryObserver } from './delivery/delivery-service.js';
 import { Scheduler } from './queue/scheduler.js';
@@ -41,6 +42,8 @@ export interface Relay extends Services {
   scheduler?: Scheduler;
   /** The blocklist rounds (outbound addresses, sender domains); `runNow()` runs one at once. */
   blocklists: BlocklistSchedule;
+  /** The subscription lifecycle job; `runNow()` runs it at once. */
+  lifecycle: LifecycleJob;
   listeners: BoundListener[];
   /** Counters and gauges served at /metrics on listen.console (kept, and counting, when the console is off). */
   metrics: RelayMetrics;
@@ -97,6 +100,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     scheduler?.start();
     blocklists.start();
     bounceWatch?.start();
+    const lifecycle = new LifecycleJob(services.subscriptions, config.lifecycle.interval, logger);
+    lifecycle.start();
     const maintenance = setInterval(() => {
       services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
       services.bounces.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'bounce count pruning failed'));
@@ -109,6 +114,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       listeners: bound,
       metrics,
       tls,
+      lifecycle,
       delivery,
       scheduler,
       blocklists,
@@ -124,6 +130,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
         await spool.drain();
         await blocklists.stop();
         await reputation.drain();
+        await lifecycle.stop();
         await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
         delivery?.close();
         await bounceWatch?.stop();

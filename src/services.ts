@@ -2,6 +2,7 @@ import { AccountsService } from './accounts/accounts-service.js';
 import { ApiTokenService } from './console/api/api-tokens.js';
 import { AuditService } from './console/auth/audit.js';
 import { LoginService } from './console/auth/login-service.js';
+import { lifecycleSettings, SubscriptionService } from './lifecycle/subscription-service.js';
 import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { QuotaService } from './quota/quota-service.js';
@@ -33,6 +34,8 @@ export interface Services {
   logins: LoginService;
   /** The history of staff actions, from the CLI, the console and the API. */
   audit: AuditService;
+  /** Subscriptions, renewal orders and the lifecycle job. */
+  subscriptions: SubscriptionService;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,14 @@ export async function openServices(
   });
   const logins = new LoginService(store, clock, { idleMs: config.console.session_idle, maxMs: config.console.session_max });
   const audit = new AuditService(store, clock);
+  const subscriptions = new SubscriptionService(store, clock, suspensions, lifecycleSettings(config), ownMailSettings(config));
+  const noticeLog = options.logger ?? createLogger('silent');
+  // A notice that cannot be queued must not undo or fail the suspension it reports.
+  suspensions.onChange((change) =>
+    subscriptions.suspensionChanged(change).catch((error: Error) => {
+      noticeLog.error({ event: 'customer_notice_failed', credential_id: change.credentialId, kind: change.kind, error: error.message }, 'could not queue the customer notice');
+    }),
+  );
   return {
     config,
     clock,
@@ -76,6 +87,7 @@ export async function openServices(
     bounces,
     logins,
     audit,
+    subscriptions,
     close: () => store.close(),
   };
 }

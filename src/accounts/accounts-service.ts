@@ -27,8 +27,14 @@ export class AccountsService {
     this.authCache = new AuthCache(authCacheTtlMs);
   }
 
-  async addCustomer(name: string, email: string): Promise<Customer> {
-    return conflictsAsInput(() => this.store.addCustomer(checkCustomerName(name), checkEmail(email), this.clock.now()));
+  /** `language` (en, fr): of the notices the customer receives; absent, provider.language applies. */
+  async addCustomer(name: string, email: string, language?: string): Promise<Customer> {
+    if (language !== undefined && language !== 'en' && language !== 'fr') {
+      throw new InputError(`--lang "${language}" is not a language Relais writes notices in: use en or fr`);
+    }
+    const customer = await conflictsAsInput(() => this.store.addCustomer(checkCustomerName(name), checkEmail(email), this.clock.now()));
+    if (language !== undefined) await this.store.setCustomerLanguage(customer.id, language);
+    return customer;
   }
 
   listCustomers(): Promise<Customer[]> {

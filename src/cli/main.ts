@@ -10,6 +10,7 @@ import { registerDomainCommands } from './commands/domains.js';
 import { registerComplaintCommands } from './commands/complaints.js';
 import { registerIpCommands } from './commands/ips.js';
 import { registerLoginCommands } from './commands/logins.js';
+import { registerSubscriptionCommands } from './commands/subscriptions.js';
 import { registerQueueCommands } from './commands/queue.js';
 import { registerQuotaCommands } from './commands/quota.js';
 import { registerSenderAuthCommands } from './commands/sender-auth.js';
@@ -44,6 +45,7 @@ registerTokenCommands(program);
 registerComplaintCommands(program);
 registerSuspensionCommands(program);
 registerLoginCommands(program);
+registerSubscriptionCommands(program);
 
 try {
   await program.parseAsync(process.argv);

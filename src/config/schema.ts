@@ -5,6 +5,7 @@ import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { FEE_FORMAT_HINT, FEE_PATTERN } from '../reputation/fees.js';
 import { cipherListProblem, TLS_MIN_VERSIONS } from '../submission/tls-context.js';
+import { parseTerm, TERM_HINT } from '../lifecycle/term.js';
 
 /**
  * Every setting of Relais, its default and what it does. The configuration table of README.md is the readable form of this file;
@@ -96,6 +97,15 @@ const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(
 
 /** A node's name for its leases: letters, digits, dot, dash, underscore; `/` separates it from the process instance. */
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function validTerm(text: string): boolean {
+  try {
+    parseTerm(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(os.hostname()),
@@ -365,6 +375,41 @@ export const configSchema = z.strictObject({
     .strictObject({
       reinstatement: fee.optional(),
       blocklist_removal: fee.optional(),
+      // Charged when a renewal is validated after the term ended (the credential was suspended "expired").
+      late_reinstatement: fee.optional(),
+    })
+    .prefault({}),
+  // What customers subscribe to: a name, a daily quota and a price per term. A subscription adds its quota as a plan.
+  offers: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'offer names are 1-40 lower-case letters, digits, _ and -, for example "start"'),
+      z.strictObject({ quota: z.number().int().positive(), price: fee }),
+    )
+    .default({}),
+  lifecycle: z
+    .strictObject({
+      // Length of a term: calendar "1y" or "6mo", or any duration ("10m" in tests).
+      term: z.string().default('1y').refine(validTerm, TERM_HINT),
+      // When the renewal order is created and mailed, before the end date; renewal is never automatic.
+      renewal_notice_before: duration('30d'),
+      // A reminder while the renewal order is not validated.
+      reminder_before: duration('7d'),
+      // A downgrade (effective at the next term) must be asked at least this long before the end date.
+      downgrade_notice: duration('5d'),
+      // How often the lifecycle job runs (it also runs at start).
+      interval: duration('1h'),
+    })
+    .prefault({}),
+  // Who the customer-facing notices and the parameter sheet come from.
+  provider: z
+    .strictObject({
+      name: z.string().min(1).default('Relais'),
+      // From address of notices to customers; absent: postmaster@hostname.
+      from: z.string().regex(/^[^\s@"<>]+@[A-Za-z0-9.-]+$/, 'expected a plain address, for example "billing@provider.example"').optional(),
+      support_email: z.string().regex(/^[^\s@"<>]+@[A-Za-z0-9.-]+$/, 'expected a plain address, for example "support@provider.example"').optional(),
+      console_url: z.string().url('expected the console address as customers reach it, for example "https://console.provider.example"').optional(),
+      // Language of notices for customers added without --lang.
+      language: z.enum(['en', 'fr']).default('en'),
     })
     .prefault({}),
   log: z

@@ -4,7 +4,7 @@ import type { SuspensionReason } from './suspensions.js';
  * The price list of staff work (config `fees`), as billable lines. Amounts stay decimal strings and are summed
  * as scaled integers: a binary float would bill 0.1 + 0.2 as 0.30000000000000004.
  */
-export const FEE_NAMES = ['reinstatement', 'blocklist_removal'] as const;
+export const FEE_NAMES = ['reinstatement', 'blocklist_removal', 'late_reinstatement'] as const;
 export type FeeName = (typeof FEE_NAMES)[number];
 export type FeeSchedule = Partial<Record<FeeName, string>>;
 
@@ -30,7 +30,9 @@ export function parseFee(fee: string, text: string): FeeLine {
  */
 export function feesFor(reason: SuspensionReason, schedule: FeeSchedule): FeeLine[] {
   if (reason === 'quota') return [];
-  const names: FeeName[] = reason === 'blocklist' ? ['reinstatement', 'blocklist_removal'] : ['reinstatement'];
+  // A lapsed subscription put back after its end date pays the late fee, not the one for staff's abuse work.
+  const names: FeeName[] =
+    reason === 'blocklist' ? ['reinstatement', 'blocklist_removal'] : reason === 'expired' ? ['late_reinstatement'] : ['reinstatement'];
   return names.flatMap((name) => {
     const text = schedule[name];
     return text === undefined ? [] : [parseFee(name, text)];

@@ -28,6 +28,11 @@ export interface Reinstatement {
   released: HeldSummary;
 }
 
+/** A suspension that started, or a reinstatement, as the customer is told of it. */
+export type SuspensionChange =
+  | { kind: 'suspended'; credentialId: number; reason: SuspensionReason; event: CredentialEvent }
+  | { kind: 'reinstated'; credentialId: number; reason: SuspensionReason; event: CredentialEvent; charges: FeeLine[] };
+
 /** Who did it: a staff member's name, or this for what Relais decided by itself. */
 export const AUTOMATIC_ACTOR = 'relais';
 
@@ -42,6 +47,8 @@ export interface EventInput {
  * suspends through here, so each suspension is recorded with its reason, actor and note.
  */
 export class SuspensionService {
+  private readonly listeners: ((change: SuspensionChange) => Promise<void>)[] = [];
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -54,8 +61,17 @@ export class SuspensionService {
    * one staff must look at); the new cause is still in the history as its own event (complaint, listing).
    * Returns the suspension event, or null when the credential was already suspended.
    */
+  /** Called after each committed suspension or reinstatement (customer notices); a listener's failure is its own. */
+  onChange(listener: (change: SuspensionChange) => Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
+  private async changed(change: SuspensionChange): Promise<void> {
+    for (const listener of this.listeners) await listener(change);
+  }
+
   async suspend(credentialId: number, reason: SuspensionReason, input: EventInput = {}): Promise<CredentialEvent | null> {
-    return this.store.history.setHold(
+    const event = await this.store.history.setHold(
       credentialId,
       reason,
       {
@@ -71,6 +87,8 @@ export class SuspensionService {
       // Mail queued before the suspension is held with it (not delivered, not expired) until staff decide.
       { mail: liftedByStaff(reason) ? 'hold' : undefined },
     );
+    if (event) await this.changed({ kind: 'suspended', credentialId, reason, event });
+    return event;
   }
 
   /**
@@ -104,6 +122,7 @@ export class SuspensionService {
       },
     );
     if (!event) throw new SuspensionChanged(`the suspension of this credential changed meanwhile: look at its history and try again`);
+    await this.changed({ kind: 'reinstated', credentialId, reason, event, charges });
     return { event, charges, released: held };
   }
 

@@ -370,6 +370,50 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_at ON audit_log(at)
 `,
   },
+  {
+    version: 12,
+    name: 'subscription lifecycle: subscriptions, renewal orders, notices sent once, customer language',
+    // lifecycle_notices' unique key is what makes the lifecycle job idempotent: a notice is claimed in the same
+    // transaction that queues its mail, so two runs (or two nodes) never send it twice.
+    sql: `
+CREATE TABLE subscriptions (
+  id {id},
+  credential_id {int} NOT NULL REFERENCES credentials(id),
+  offer TEXT NOT NULL,
+  quota {int} NOT NULL,
+  price TEXT NOT NULL,
+  term_start {int} NOT NULL,
+  term_end {int} NOT NULL,
+  next_offer TEXT,
+  next_offer_requested_at {int},
+  status TEXT NOT NULL,
+  created_at {int} NOT NULL
+);
+CREATE INDEX subscriptions_by_credential ON subscriptions(credential_id);
+CREATE INDEX subscriptions_by_end ON subscriptions(status, term_end);
+CREATE TABLE renewal_orders (
+  id {id},
+  subscription_id {int} NOT NULL REFERENCES subscriptions(id),
+  term_start {int} NOT NULL,
+  term_end {int} NOT NULL,
+  created_at {int} NOT NULL,
+  offer TEXT,
+  validated_at {int},
+  validated_by TEXT,
+  UNIQUE (subscription_id, term_start)
+);
+CREATE TABLE lifecycle_notices (
+  subscription_id {int} NOT NULL REFERENCES subscriptions(id),
+  kind TEXT NOT NULL,
+  term_end {int} NOT NULL,
+  sent_at {int} NOT NULL,
+  queue_id TEXT,
+  PRIMARY KEY (subscription_id, kind, term_end)
+);
+ALTER TABLE plans ADD COLUMN subscription_id {int};
+ALTER TABLE customers ADD COLUMN language TEXT
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

@@ -5,6 +5,7 @@ import { ApiTokens } from './api-tokens.js';
 import { AuditLog } from './audit-log.js';
 import { Logins } from './logins.js';
 import { WebSessions } from './web-sessions.js';
+import { Subscriptions } from './subscriptions.js';
 import { ComplaintRecords } from './complaints.js';
 import { BounceRates } from './bounce-rates.js';
 import { CredentialHistory } from './credential-history.js';
@@ -71,6 +72,7 @@ export class Store {
   readonly audit: AuditLog;
   /** Gauges read at scrape time (queue, suspensions, listings) and the readiness check. */
   readonly metrics: MetricsReadings;
+  readonly subscriptions: Subscriptions;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
@@ -85,6 +87,7 @@ export class Store {
     this.webSessions = new WebSessions(db);
     this.audit = new AuditLog(db);
     this.metrics = new MetricsReadings(db);
+    this.subscriptions = new Subscriptions(db);
   }
 
   /**
@@ -145,6 +148,15 @@ export class Store {
   async listCustomers(): Promise<Customer[]> {
     const rows = await this.db.all<CustomerRow>(`${CUSTOMER_SELECT} GROUP BY c.id, c.name, c.email, c.created_at ORDER BY c.name`);
     return rows.map(toCustomer);
+  }
+
+  /** Where and in which language a customer's notices go (language null: the configured default). */
+  async customerContact(customerId: number): Promise<{ name: string; email: string; language: string | null } | undefined> {
+    return this.db.get<{ name: string; email: string; language: string | null }>('SELECT name, email, language FROM customers WHERE id = ?', [customerId]);
+  }
+
+  async setCustomerLanguage(customerId: number, language: string): Promise<void> {
+    await this.db.run('UPDATE customers SET language = ? WHERE id = ?', [language, customerId]);
   }
 
   // ---- credentials -----------------------------------------------------------------------------------------

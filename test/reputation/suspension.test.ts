@@ -93,7 +93,12 @@ for (const store of ['sqlite', 'postgres'] as const) {
       rx.setBehaviour({ rcpt: undefined });
       await sleep(Math.max(0, submittedAt + GIVE_UP + 1500 - Date.now()));
       assert.equal(rx.messages.length, 0, 'held mail is not delivered');
-      assert.equal(w.mailbox.messages.length, 0, 'no delay or failure notice for held mail');
+      const reports = w.mailbox.messages.filter((m) => /multipart\/report/i.test(m.raw.toString()));
+      assert.equal(reports.length, 0, 'no delay or failure notice for held mail');
+      // What the customer's contact does get: one notice of the suspension, with its reason.
+      const told = w.mailbox.messages.filter((m) => m.raw.toString().includes(`Subject: Sending suspended for the username ${w.sender.username}`));
+      assert.equal(told.length, 1, 'the customer is told of the suspension once');
+      assert.match(told[0]?.raw.toString() ?? '', /a decision of our staff/);
       assert.deepEqual(await recipientStates(id), ['held']);
       assert.match((await relais('queue', 'list', '--credential', w.sender.username)).stdout, new RegExp(`${id} .* 1 held`));
       assert.equal((await json<unknown[]>('queue', 'list', '--state', 'held')).length, 1);
@@ -104,7 +109,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(delivered?.rcptTo.map((r) => r.address), ['one@held.test']);
       await w.settle();
       assert.deepEqual(await recipientStates(id), ['delivered']);
-      assert.equal(w.mailbox.messages.length, 0);
+      assert.equal(w.mailbox.messages.length, 1, 'nothing since the suspension notice: released mail delivered brings no notice');
       // Releasing the mail lifts no suspension.
       assert.match((await mailFromReply(w.sender)) ?? '', /^550 5\.7\.1 Sending suspended for this account \(manual since /);
     });

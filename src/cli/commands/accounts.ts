@@ -39,11 +39,12 @@ export function registerAccountCommands(program: Command): void {
   const customer = program.command('customer').description('customers: the accounts that own credentials');
   command(customer, 'add <name>', 'add a customer')
     .requiredOption('--email <address>', 'contact e-mail address')
+    .option('--lang <language>', 'language of the notices sent to the customer: en or fr (default: provider.language)')
     .option(...ACTOR_OPTION)
-    .action(async (name: string, options: CommonOptions & { email: string; actor?: string }) => {
+    .action(async (name: string, options: CommonOptions & { email: string; lang?: string; actor?: string }) => {
       const actor = cliActor(options.actor);
       await withServices(options, async ({ accounts, audit }) => {
-        const c = await accounts.addCustomer(name, options.email);
+        const c = await accounts.addCustomer(name, options.email, options.lang);
         await audit.record(actor, { action: 'customer.add', subject: c.name, customerId: c.id, detail: { email: c.email } });
         if (options.json) printJson({ name: c.name, email: c.email, created_at: isoOrNull(c.createdAt) });
         else printLine(`customer "${c.name}" added (${c.email})`);

@@ -1,0 +1,45 @@
+import type { Logger } from '../log/logger.js';
+import type { SubscriptionService } from './subscription-service.js';
+
+/**
+ * Runs the subscription lifecycle every lifecycle.interval and once at start. Runs never overlap; a failed run is
+ * logged and the next one tries again (each step is idempotent, so nothing is done twice).
+ */
+export class LifecycleJob {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly subscriptions: SubscriptionService,
+    private readonly intervalMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    void this.runNow();
+    this.timer = setInterval(() => void this.runNow(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One run now, or the one in progress. */
+  runNow(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.running ??= this.subscriptions
+      .runLifecycle()
+      .then((outcome) => {
+        if (outcome.orders || outcome.reminders || outcome.renewed || outcome.expired) {
+          this.logger.info({ event: 'lifecycle', ...outcome }, 'subscription lifecycle');
+        }
+      })
+      .catch((error: Error) => this.logger.error({ event: 'lifecycle_failed', error: error.message }, 'subscription lifecycle run failed; retried next interval'))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+}
