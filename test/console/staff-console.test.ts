@@ -192,9 +192,13 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.equal(await mailFromReply(), `550 5.7.1 Sending suspended for this account (manual since ${since}); contact support`);
       assert.deepEqual(await recipientStates(queueId), ['held']);
 
-      // The customer signs in and sees its own home, not the staff overview.
+      // The customer signs in and sees its own home, not the staff overview, with the suspension banner on top.
       const own = await signIn(customerContext, customer);
       assert.notEqual(await own.locator('h1').innerText(), 'Overview');
+      const banner = await own.locator('#suspension').innerText();
+      assert.ok(banner.includes(sender.username), banner);
+      assert.match(banner, new RegExp(`since ${since.slice(0, 16).replace('T', ' ')}`));
+      assert.match(banner, /contact support/i);
       await own.close();
 
       // Queue: the held mail is listed with its credential; staff release it (the suspension stays).
@@ -237,6 +241,9 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.equal(await flash(), `Credential "${sender.username}" reinstated.`);
       assert.equal(await page.locator(`section[data-suspended="${sender.username}"]`).count(), 0);
       assert.equal(await mailFromReply(), null, 'mail flows again');
+      const own = await signIn(customerContext, customer);
+      assert.equal(await own.locator('#suspension').count(), 0, 'the banner is gone once reinstated');
+      await own.close();
       const credentialId = (await relay.relay.accounts.credential(sender.username)).id;
       const events = (await relay.relay.suspensions.history(credentialId)).map((e) => [e.kind, e.actor, e.note]);
       assert.deepEqual(events.filter(([kind]) => kind === 'reinstatement_refused' || kind === 'reinstated'), [
