@@ -45,8 +45,8 @@ export function orderView(o: RenewalOrder): RenewalOrderView {
   };
 }
 
-function subscriptionView(s: Subscription, orders: readonly RenewalOrder[]): SubscriptionView {
-  const order = orders.find((o) => o.subscriptionId === s.id && o.termStart === s.termEnd);
+/** A subscription's own fields, as the API and `relais subscription list --json` give them. */
+export function subscriptionFields(s: Subscription): Omit<SubscriptionView, 'renewal_order'> {
   return {
     id: s.id,
     credential: s.username,
@@ -58,6 +58,13 @@ function subscriptionView(s: Subscription, orders: readonly RenewalOrder[]): Sub
     term_end: isoAt(s.termEnd),
     next_offer: s.nextOffer,
     status: s.status,
+  };
+}
+
+function subscriptionView(s: Subscription, orders: readonly RenewalOrder[]): SubscriptionView {
+  const order = orders.find((o) => o.subscriptionId === s.id && o.termStart === s.termEnd);
+  return {
+    ...subscriptionFields(s),
     renewal_order: order ? orderView(order) : null,
   };
 }
