@@ -32,4 +32,5 @@ RELAIS_TEST_CLI=dist
 export RELAIS_TEST_CLI
 # Node 20 neither expands quoted globs nor finds .ts files by itself: list them (or run the files given).
 if [ "$#" -gt 0 ]; then files="$*"; else files=$(find test -name '*.test.ts' | sort); fi
-node --import tsx --test --test-concurrency="${RELAIS_TEST_CONCURRENCY:-4}" $files
+# --test-force-exit: a test that fails with a server still open must fail its file, not hang the whole run.
+node --import tsx --test --test-force-exit --test-concurrency="${RELAIS_TEST_CONCURRENCY:-4}" $files

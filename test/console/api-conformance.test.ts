@@ -85,6 +85,8 @@ interface Step {
   contentType?: string;
   expect: number;
   check?: (body: unknown) => void;
+  /** Done just before the call: what the relay does by itself meanwhile (the lifecycle job's run). */
+  before?: () => Promise<void>;
 }
 
 for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
@@ -99,6 +101,9 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
     before(async () => {
       w = await startApiWorld(store, ADDRESS[store], {
         fees: { reinstatement: '50.00 EUR' },
+        offers: { start: { quota: 100, price: '60.00 EUR' }, pro: { quota: 1000, price: '240.00 EUR' } },
+        // A renewal order is due as soon as a subscription starts, so the renewal routes have one to show.
+        lifecycle: { renewal_notice_before: '400d' },
         // Complaints are filed here to check the intake's answers, not to suspend anyone.
         abuse: { complaints_to_suspend: 0 },
         complaints: { max_report_size: '256KB' },
@@ -300,6 +305,29 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         { operationId: 'outboundIpHistory', values: { address: LISTED[store] }, expect: 200, check: (body) => assert.deepEqual((body as { event: string; zone: string }[]).map((e) => [e.event, e.zone]), [['listed', 'zen.test']]) },
         { operationId: 'outboundIpHistory', values: { address: '127.0.0.1' }, expect: 200, check: (body) => assert.deepEqual(body, []) },
         { operationId: 'outboundIpHistory', values: { address: 'not-an-ip' }, expect: 400 },
+        { operationId: 'subscribe', body: { credential: b.username, offer: 'start' }, expect: 201, check: (body) => assert.equal((body as { quota: number }).quota, 100) },
+        { operationId: 'subscribe', body: { credential: b.username, offer: 'gold' }, expect: 400, check: (body) => assert.match((body as { message: string }).message, /no offer named "gold"/) },
+        { operationId: 'subscribe', token: 'b', body: { credential: b.username, offer: 'start' }, expect: 403 },
+        { operationId: 'listSubscriptions', token: 'b', expect: 200, check: (body) => assert.deepEqual((body as { credential: string }[]).map((x) => x.credential), [b.username]) },
+        { operationId: 'listSubscriptions', token: 'a', expect: 200, check: (body) => assert.deepEqual(body, []) },
+        { operationId: 'showSubscription', token: 'b', values: { id: '1' }, expect: 200 },
+        { operationId: 'showSubscription', token: 'a', values: { id: '1' }, expect: 404 },
+        { operationId: 'upgradeSubscription', values: { id: '1' }, body: { offer: 'pro' }, expect: 200, check: (body) => assert.match((body as { charge: string }).charge, /^\d+\.\d{2} EUR$/) },
+        { operationId: 'upgradeSubscription', values: { id: '1' }, body: { offer: 'start' }, expect: 400 },
+        { operationId: 'downgradeSubscription', values: { id: '1' }, body: { offer: 'start' }, expect: 200, check: (body) => assert.equal((body as { next_offer: string }).next_offer, 'start') },
+        {
+          operationId: 'listRenewals',
+          token: 'b',
+          query: { open: 'true' },
+          expect: 200,
+          before: () => w.t.relay.lifecycle.runNow(),
+          check: (body) => assert.deepEqual((body as { id: number; subscription: number }[]).map((o) => [o.id, o.subscription]), [[1, 1]]),
+        },
+        { operationId: 'validateRenewal', token: 'b', values: { id: '1' }, expect: 403 },
+        { operationId: 'validateRenewal', values: { id: '1' }, expect: 200, check: (body) => assert.equal((body as { order: { offer: string } }).order.offer, 'start', 'validated with the downgrade asked for') },
+        { operationId: 'validateRenewal', values: { id: '1' }, expect: 400, check: (body) => assert.match((body as { message: string }).message, /already validated/) },
+        { operationId: 'newSmtpPassword', token: 'b', values: { username: b.username }, expect: 200, check: (body) => assert.match((body as { password: string }).password, /^[A-Za-z0-9]{22}$/) },
+        { operationId: 'newSmtpPassword', token: 'b', values: { username: a.username }, expect: 404 },
         { operationId: 'deleteMessage', values: { id: a.queueId }, query: { notify: 'true', note: 'cleaning up' }, expect: 200, check: (body) => assert.ok((body as { notice: string | null }).notice, 'a failure notice was queued') },
         { operationId: 'deleteMessage', values: { id: a.queueId }, expect: 404 },
         { operationId: 'showMessage', token: 'a', values: { id: a.queueId }, expect: 404 },
@@ -310,6 +338,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         const found = byId.get(step.operationId);
         assert.ok(found, `${step.operationId} is in the document`);
         const { method, path, op } = found;
+        await step.before?.();
         const token = step.token === 'a' ? a.token : step.token === 'b' ? b.token : w.staffToken;
         const options: CallOptions = { token, query: step.query, body: step.body, raw: step.raw, contentType: step.contentType };
         const answer = await w.call(method, fill(path, { username: a.username, name: a.customer, id: a.queueId, address: '127.0.0.1', domain: 'alpha.test', ...step.values }), options);

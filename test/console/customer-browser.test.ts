@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { startDns, type DnsPeer } from '../peers/dns.js';
 import { headersOnlyReport } from '../support/arf-reports.js';
 import { addLogin, cliConfigFor } from '../support/console-web.js';
@@ -14,7 +15,6 @@ import { sendWithNodemailer } from '../support/smtp-clients.js';
 // A customer's console in a real browser (Debian's chromium, no script on the pages), on a phone-sized screen,
 // with mail submitted over SMTP by nodemailer until the relay refuses it for the quota.
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const HOSTILE = '<script>alert(1)</script>';
 
 describe('customer console in Chromium', () => {
@@ -58,7 +58,7 @@ describe('customer console in Chromium', () => {
     const hLogin = await addLogin(configFile, ['--customer', HOSTILE, '--email', 'owner@hostile.test']);
     alpha = { username: 'alpha-app', password: a.password, email: aLogin.email, login: aLogin.password, id: a.credential.id };
     hostile = { username: 'hostile-app', password: h.password, email: hLogin.email, login: hLogin.password };
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -203,7 +203,11 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
       destination.setBehaviour({ localPartFailures: false });
       const credential = await t.relay.accounts.credential(sender.username);
       await t.relay.suspensions.reinstate(credential.id, { actor: 'test', note: 'resolved with the customer' });
-      const s = await scrapeUntil('the held recipient delivered', (x) => delivered(x) === 4 && x.value('relais_queue_recipients', { state: 'held' }) === 0);
+      // The customer's notices of the suspension and the reinstatement go out through the same queue: wait for those too.
+      const s = await scrapeUntil(
+        'the held recipient delivered and the queue empty',
+        (x) => delivered(x) === 4 && ['queued', 'deferred', 'held'].every((state) => x.value('relais_queue_recipients', { state }) === 0),
+      );
       const latency = s.histogram('relais_delivery_latency_seconds');
       assert.equal(latency.count, 4);
       assert.equal(latency.sum, 600);

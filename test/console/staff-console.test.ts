@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import YAML from 'yaml';
 import { startTestRelay, type TestRelay } from '../support/relay-fixture.js';
 import { runCli } from '../support/relay-process.js';
@@ -16,14 +17,13 @@ import { openAuthenticated, sendOn, sendWithNodemailer } from '../support/smtp-c
  * 403, and no staff page scrolls sideways at 360 px.
  */
 const ADDRESSES = { sqlite: '127.0.103.1', postgres: '127.0.103.2' } as const;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const OUTBOUND = ['127.0.103.30', '127.0.103.31'] as const;
 const STAFF_PAGES = ['/', '/customers', '/suspensions', '/queue', '/ips', '/audit'];
 const STAFF_FORMS = ['/customers', '/suspensions/suspend', '/suspensions/decide', '/queue/retry', '/queue/delete', '/queue/release'];
 
 let browser: Browser;
 before(async () => {
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 after(() => browser?.close());
 

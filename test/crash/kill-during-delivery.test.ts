@@ -15,7 +15,9 @@ import { openAuthenticated, sendOn } from '../support/smtp-clients.js';
  */
 test('kill -9 during delivery: every message is delivered after restart', { timeout: 120_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-crash-delivery-'));
-  const receiver = await startReceiver({ address: '127.0.0.21', name: 'mx.crash.test' });
+  // 100 ms per transaction: 8 connections take at most 80 messages a second, fewer than six clients submit, so
+  // accepted mail is always waiting when the relay dies (a receiver as fast as the clients left nothing to lose).
+  const receiver = await startReceiver({ address: '127.0.0.21', name: 'mx.crash.test', behaviour: { dataDelayMs: 100 } });
   const port = await freePort();
   const maxConnections = 8;
   const { configFile, password } = await prepareCrashRelay(dir, [
@@ -29,37 +31,38 @@ test('kill -9 during delivery: every message is delivered after restart', { time
     ]);
 
   const relay = await startRelayProcess(configFile);
-  const acknowledged: string[] = [];
-  const idOf = new Map<string, string>();
-  let killed = false;
-  let counter = 0;
-  const workers = Array.from({ length: 6 }, async () => {
-    const connection = await openAuthenticated({ port, username: 'crash', password });
-    while (!killed) {
-      const subject = `crash-${counter++}`;
-      try {
-        const info = await sendOn(connection, 'app@crash.test', [`user@dest${counter % 3}.test`], `Subject: ${subject}\r\n\r\nbody\r\n`);
-        acknowledged.push(subject);
-        idOf.set(subject, /queued as (\w+)/.exec(info.response)?.[1] as string);
-      } catch {
-        return;
-      }
-    }
-  });
-  await waitForDeliveries(receiver, 40);
-  await relay.kill('SIGKILL');
-  killed = true;
-  await Promise.allSettled(workers);
-  const beforeRestart = receiver.messages.length;
-  assert.ok(acknowledged.length > beforeRestart, 'some accepted messages were still waiting when the relay died');
-  // What the queue knew at the moment of the kill: a message may arrive twice only if it was not yet settled.
-  const atKill = await openServices(loadConfig(configFile));
-  const settledAtKill = new Set<string>();
-  for (const m of await atKill.store.listQueue({ limit: 1_000_000 })) if (m.recipients.every((r) => r.state === 'delivered')) settledAtKill.add(m.id);
-  await atKill.close();
-
-  const restarted = await startRelayProcess(configFile);
+  let restarted: Awaited<ReturnType<typeof startRelayProcess>> | undefined;
   try {
+    const acknowledged: string[] = [];
+    const idOf = new Map<string, string>();
+    let killed = false;
+    let counter = 0;
+    const workers = Array.from({ length: 6 }, async () => {
+      const connection = await openAuthenticated({ port, username: 'crash', password });
+      while (!killed) {
+        const subject = `crash-${counter++}`;
+        try {
+          const info = await sendOn(connection, 'app@crash.test', [`user@dest${counter % 3}.test`], `Subject: ${subject}\r\n\r\nbody\r\n`);
+          acknowledged.push(subject);
+          idOf.set(subject, /queued as (\w+)/.exec(info.response)?.[1] as string);
+        } catch {
+          return;
+        }
+      }
+    });
+    await waitForDeliveries(receiver, 40);
+    await relay.kill('SIGKILL');
+    killed = true;
+    await Promise.allSettled(workers);
+    const beforeRestart = receiver.messages.length;
+    assert.ok(acknowledged.length > beforeRestart, 'some accepted messages were still waiting when the relay died');
+    // What the queue knew at the moment of the kill: a message may arrive twice only if it was not yet settled.
+    const atKill = await openServices(loadConfig(configFile));
+    const settledAtKill = new Set<string>();
+    for (const m of await atKill.store.listQueue({ limit: 1_000_000 })) if (m.recipients.every((r) => r.state === 'delivered')) settledAtKill.add(m.id);
+    await atKill.close();
+
+    restarted = await startRelayProcess(configFile);
     const subjectOf = (raw: Buffer) => /^Subject: (crash-\d+)/m.exec(raw.toString())?.[1];
     const deadline = Date.now() + 60_000;
     let missing: string[] = acknowledged;
@@ -80,7 +83,9 @@ test('kill -9 during delivery: every message is delivered after restart', { time
     assert.deepEqual(wrongly, [], 'a message recorded as delivered before the kill was delivered again');
     for (const [subject, n] of counts) assert.ok(n <= 2, `${subject} arrived ${n} times`);
   } finally {
-    await restarted.kill('SIGTERM');
+    // Whatever failed: no relay, receiver or socket is left to keep the test file from ending.
+    await relay.kill('SIGKILL');
+    await restarted?.kill('SIGTERM');
     await receiver.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }

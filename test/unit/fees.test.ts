@@ -13,11 +13,14 @@ test('fees in config: "AMOUNT CURRENCY", checked at load, none by default', () =
 });
 
 test('which fees a reinstatement charges depends on the reason', () => {
-  const schedule = { reinstatement: '50.00 EUR', blocklist_removal: '120.00 EUR' };
+  const schedule = { reinstatement: '50.00 EUR', blocklist_removal: '120.00 EUR', late_reinstatement: '25.00 EUR' };
   assert.deepEqual(feesFor('blocklist', schedule).map((f) => f.fee), ['reinstatement', 'blocklist_removal']);
-  for (const reason of ['complaint', 'bounces', 'expired', 'manual'] as const) {
+  for (const reason of ['complaint', 'bounces', 'manual'] as const) {
     assert.deepEqual(feesFor(reason, schedule), [{ fee: 'reinstatement', amount: '50.00', currency: 'EUR' }]);
   }
+  // A lapsed subscription put back pays the late fee (the service terms' "frais de remise en service"), not abuse work.
+  assert.deepEqual(feesFor('expired', schedule), [{ fee: 'late_reinstatement', amount: '25.00', currency: 'EUR' }]);
+  assert.deepEqual(feesFor('expired', { reinstatement: '50.00 EUR' }), []);
   assert.deepEqual(feesFor('quota', schedule), []);
   assert.deepEqual(feesFor('blocklist', { blocklist_removal: '120 CHF' }), [{ fee: 'blocklist_removal', amount: '120', currency: 'CHF' }]);
 });

@@ -2,40 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { InputError, parseDay } from '../../accounts/validation.js';
-import type { RenewalOrder, Subscription } from '../../store/subscriptions.js';
+import { orderView, subscriptionFields } from '../../console/views/subscriptions.js';
 import { actorName } from '../actor.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printFields, printJson, printLine, printTable, when } from '../output.js';
 
 type ActorOptions = CommonOptions & { actor?: string };
-
-export function subscriptionJson(s: Subscription) {
-  return {
-    id: s.id,
-    credential: s.username,
-    customer: s.customer,
-    offer: s.offer,
-    quota: s.quota,
-    price: s.price,
-    term_start: isoOrNull(s.termStart),
-    term_end: isoOrNull(s.termEnd),
-    next_offer: s.nextOffer,
-    status: s.status,
-  };
-}
-
-export function orderJson(o: RenewalOrder) {
-  return {
-    id: o.id,
-    subscription: o.subscriptionId,
-    term_start: isoOrNull(o.termStart),
-    term_end: isoOrNull(o.termEnd),
-    created_at: isoOrNull(o.createdAt),
-    offer: o.offer,
-    validated_at: isoOrNull(o.validatedAt),
-    validated_by: o.validatedBy,
-  };
-}
 
 function checkId(text: string, what: string, list: string): number {
   if (!/^\d+$/.test(text)) throw new InputError(`"${text}" is not a ${what} id: see "${list}"`);
@@ -79,7 +51,7 @@ export function registerSubscriptionCommands(program: Command): void {
         const actor = actorName(options.actor);
         const s = await subscriptions.subscribe(options.credential, options.offer, start, actor);
         await audit.record({ name: actor, channel: 'cli' }, { action: 'subscription.add', subject: s.username, customerId: s.customerId, detail: { id: s.id, offer: s.offer } });
-        if (options.json) return printJson(subscriptionJson(s));
+        if (options.json) return printJson(subscriptionFields(s));
         printLine(`subscription ${s.id}: ${s.username} on "${s.offer}" (${s.quota} per 24 h, ${s.price}) from ${when(s.termStart)} to ${when(s.termEnd)}`);
       });
     });
@@ -91,7 +63,7 @@ export function registerSubscriptionCommands(program: Command): void {
     .action(async (options: CommonOptions & { credential?: string; customer?: string }) => {
       await withServices(options, async ({ subscriptions }) => {
         const list = await subscriptions.list({ credential: options.credential, customer: options.customer });
-        if (options.json) return printJson(list.map(subscriptionJson));
+        if (options.json) return printJson(list.map(subscriptionFields));
         printTable(
           ['ID', 'CREDENTIAL', 'CUSTOMER', 'OFFER', 'QUOTA', 'TERM START', 'TERM END', 'NEXT OFFER', 'STATUS'],
           list.map((s) => [s.id, s.username, s.customer, s.offer, s.quota, when(s.termStart), when(s.termEnd), s.nextOffer ?? '-', s.status]),
@@ -105,7 +77,7 @@ export function registerSubscriptionCommands(program: Command): void {
       const orders = (await subscriptions.orders()).filter((o) => o.subscriptionId === s.id);
       const notices = await store.subscriptions.noticesSent(s.id);
       if (options.json) {
-        return printJson({ ...subscriptionJson(s), renewal_orders: orders.map(orderJson), notices: notices.map((x) => ({ kind: x.kind, term_end: isoOrNull(x.termEnd), sent_at: isoOrNull(x.sentAt), queue_id: x.queueId })) });
+        return printJson({ ...subscriptionFields(s), renewal_orders: orders.map(orderView), notices: notices.map((x) => ({ kind: x.kind, term_end: isoOrNull(x.termEnd), sent_at: isoOrNull(x.sentAt), queue_id: x.queueId })) });
       }
       printFields([
         ['Id', s.id],
@@ -131,7 +103,7 @@ export function registerSubscriptionCommands(program: Command): void {
         const actor = actorName(options.actor);
         const { subscription: s, charge } = await subscriptions.upgrade(n, options.offer, actor);
         await audit.record({ name: actor, channel: 'cli' }, { action: 'subscription.upgrade', subject: s.username, customerId: s.customerId, detail: { id: s.id, offer: s.offer, charge } });
-        if (options.json) return printJson({ ...subscriptionJson(s), charge });
+        if (options.json) return printJson({ ...subscriptionFields(s), charge });
         printLine(`subscription ${s.id} upgraded to "${s.offer}": ${s.quota} per 24 h from now${charge ? `; charged ${charge} for the rest of the term` : ''}`);
       });
     });
@@ -144,7 +116,7 @@ export function registerSubscriptionCommands(program: Command): void {
         const actor = actorName(options.actor);
         const s = await subscriptions.downgrade(n, options.offer, actor);
         await audit.record({ name: actor, channel: 'cli' }, { action: 'subscription.downgrade', subject: s.username, customerId: s.customerId, detail: { id: s.id, next_offer: s.nextOffer } });
-        if (options.json) return printJson(subscriptionJson(s));
+        if (options.json) return printJson(subscriptionFields(s));
         printLine(`subscription ${s.id} moves to "${s.nextOffer}" on ${when(s.termEnd)}, when its next term starts`);
       });
     });
@@ -164,7 +136,7 @@ export function registerSubscriptionCommands(program: Command): void {
     .action(async (options: CommonOptions & { open?: boolean }) => {
       await withServices(options, async ({ subscriptions }) => {
         const list = await subscriptions.orders({ open: options.open });
-        if (options.json) return printJson(list.map(orderJson));
+        if (options.json) return printJson(list.map(orderView));
         printTable(['ID', 'SUBSCRIPTION', 'TERM START', 'TERM END', 'CREATED', 'VALIDATED', 'BY'], list.map((o) => [o.id, o.subscriptionId, when(o.termStart), when(o.termEnd), when(o.createdAt), when(o.validatedAt), o.validatedBy ?? '-']));
       });
     });
@@ -176,7 +148,7 @@ export function registerSubscriptionCommands(program: Command): void {
         const actor = actorName(options.actor);
         const { subscription: s, order, reinstated } = await subscriptions.validateRenewal(n, actor);
         await audit.record({ name: actor, channel: 'cli' }, { action: 'renewal.validate', subject: s.username, customerId: s.customerId, detail: { order: order.id, subscription: s.id, reinstated } });
-        if (options.json) return printJson({ ...orderJson(order), reinstated });
+        if (options.json) return printJson({ ...orderView(order), reinstated });
         printLine(`renewal order ${order.id} validated: subscription ${s.id} runs to ${when(order.termEnd)} on "${order.offer}"${reinstated ? '; the credential is reinstated' : ''}`);
       });
     });

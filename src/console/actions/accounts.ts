@@ -51,3 +51,19 @@ export async function addPlan(services: Services, viewer: Viewer, channel: Audit
   );
   return { credential: credential.username, ...planView(plan, services.clock.now()) };
 }
+
+export const newPasswordSchema = z.object({
+  username: z.string(),
+  password: z.string().describe('Shown this once: Relais keeps only a hash of it. The old password stops working.'),
+});
+
+/**
+ * A new generated SMTP password for a credential: staff for any, a customer for its own (the parameter sheet
+ * sends customers here, since Relais never mails passwords). Recorded in the audit log either way.
+ */
+export async function newSmtpPassword(services: Services, viewer: Viewer, channel: AuditChannel, username: string): Promise<z.infer<typeof newPasswordSchema>> {
+  const credential = await visibleCredential(services, viewer, username);
+  const { password } = await services.accounts.resetPassword(credential.username);
+  await services.audit.record({ name: viewer.name, channel }, { action: 'credential.password', subject: credential.username, customerId: credential.customerId, detail: { by: viewer.role } });
+  return { username: credential.username, password };
+}

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { parseDay } from '../../accounts/validation.js';
 import type { RelaisConfig } from '../../config/schema.js';
 import { liftedByStaff, SUSPENSION_REASONS } from '../../reputation/suspensions.js';
-import { addCredential, addCustomer, addPlan, newCredentialSchema, newPlanSchema } from '../actions/accounts.js';
+import { addCredential, addCustomer, addPlan, newCredentialSchema, newPasswordSchema, newPlanSchema, newSmtpPassword } from '../actions/accounts.js';
+import { downgradeSubscription, subscribe, upgradeResultSchema, upgradeSubscription, validateRenewal, validateResultSchema } from '../actions/subscriptions.js';
+import { listRenewals, listSubscriptions, renewalOrderSchema, showSubscription, subscriptionSchema } from '../views/subscriptions.js';
 import { deleteMessage, deleteResultSchema, retryMessage, retryResultSchema } from '../actions/queue.js';
 import {
   refuseReinstatement,
@@ -50,6 +52,8 @@ const STAFF_REASONS = SUSPENSION_REASONS.filter((r) => liftedByStaff(r)) as Excl
 const byUsername = z.strictObject({ username });
 const byCustomer = z.strictObject({ name: customerName });
 const byMessage = z.strictObject({ id: z.string().min(1).max(64).describe('the queue id (as in the 250 reply)') });
+const bySubscription = z.strictObject({ id: z.coerce.number().int().min(1).describe('the id (relais subscription list, relais renewal list)') });
+const offerName = z.string().min(1).max(40).describe('an offer of the configuration (offers)');
 const filterByCustomer = z.strictObject({ customer: customerName.optional(), since: since.optional() });
 
 /** Every /api/v1 route. Customer tokens reach the `any` routes and see only their customer's data there. */
@@ -253,6 +257,61 @@ export function apiRoutes(config: RelaisConfig): ApiRoute[] {
       response: chargesSchema,
       handler: ({ services, viewer, query }) => listCharges(services, viewer, query),
     }),
+    // ---- subscriptions and renewals -------------------------------------------------------------------------
+    route({
+      method: 'GET', path: '/subscriptions', operationId: 'listSubscriptions', tag: 'subscriptions', scope: 'any',
+      summary: 'Subscriptions with their terms and the renewal order of the next term (a customer token: its own)',
+      response: z.array(subscriptionSchema),
+      handler: ({ services, viewer }) => listSubscriptions(services, viewer),
+    }),
+    route({
+      method: 'POST', path: '/subscriptions', operationId: 'subscribe', tag: 'subscriptions', scope: 'staff',
+      summary: 'Subscribe a credential to an offer: its term starts now, its quota is added, the parameter sheet is mailed',
+      body: z.strictObject({ credential: username, offer: offerName }),
+      response: subscriptionSchema, success: [201], errors: [404],
+      handler: ({ services, viewer, body }) => subscribe(services, viewer, 'api', body),
+    }),
+    route({
+      method: 'GET', path: '/subscriptions/{id}', operationId: 'showSubscription', tag: 'subscriptions', scope: 'any',
+      summary: 'One subscription', params: bySubscription,
+      response: subscriptionSchema,
+      handler: ({ services, viewer, params }) => showSubscription(services, viewer, params.id),
+    }),
+    route({
+      method: 'POST', path: '/subscriptions/{id}/upgrade', operationId: 'upgradeSubscription', tag: 'subscriptions', scope: 'staff',
+      summary: 'Move to a bigger offer at once; the price difference for the rest of the term is charged', params: bySubscription,
+      body: z.strictObject({ offer: offerName }),
+      response: subscriptionSchema.extend(upgradeResultSchema.shape),
+      handler: ({ services, viewer, params, body }) => upgradeSubscription(services, viewer, 'api', params.id, body.offer),
+    }),
+    route({
+      method: 'POST', path: '/subscriptions/{id}/downgrade', operationId: 'downgradeSubscription', tag: 'subscriptions', scope: 'staff',
+      summary: 'Ask for a smaller offer from the next term (refused inside lifecycle.downgrade_notice before the end date)', params: bySubscription,
+      body: z.strictObject({ offer: offerName }),
+      response: subscriptionSchema,
+      handler: ({ services, viewer, params, body }) => downgradeSubscription(services, viewer, 'api', params.id, body.offer),
+    }),
+    route({
+      method: 'GET', path: '/renewals', operationId: 'listRenewals', tag: 'subscriptions', scope: 'any',
+      summary: 'Renewal orders (renewal is never automatic)', query: z.strictObject({ open: flag.optional().describe('only those not validated yet') }),
+      response: z.array(renewalOrderSchema),
+      handler: ({ services, viewer, query }) => listRenewals(services, viewer, query.open ?? false),
+    }),
+    route({
+      method: 'POST', path: '/renewals/{id}/validate', operationId: 'validateRenewal', tag: 'subscriptions', scope: 'staff',
+      summary: 'Validate a paid renewal order: the next term is secured; after the end date the credential is reinstated with the late fee',
+      params: bySubscription,
+      response: validateResultSchema,
+      handler: ({ services, viewer, params }) => validateRenewal(services, viewer, 'api', params.id),
+    }),
+    route({
+      method: 'POST', path: '/credentials/{username}/password', operationId: 'newSmtpPassword', tag: 'credentials', scope: 'any',
+      summary: 'A new generated SMTP password (a customer token: for its own credentials); shown in this answer only',
+      params: byUsername,
+      response: newPasswordSchema,
+      handler: ({ services, viewer, params }) => newSmtpPassword(services, viewer, 'api', params.username),
+    }),
+
     route({
       method: 'GET', path: '/audit', operationId: 'listAudit', tag: 'audit', scope: 'staff',
       summary: 'Staff actions from the CLI, the console and the API, newest first',

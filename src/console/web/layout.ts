@@ -18,6 +18,7 @@ export interface PageChrome {
 const STAFF_NAV: [string, string][] = [
   ['/', 'Overview'],
   ['/customers', 'Customers'],
+  ['/subscriptions', 'Subscriptions'],
   ['/suspensions', 'Suspensions'],
   ['/queue', 'Queue'],
   ['/messages', 'Messages'],
@@ -29,6 +30,7 @@ const STAFF_NAV: [string, string][] = [
 
 const CUSTOMER_NAV: [string, string][] = [
   ['/', 'Home'],
+  ['/subscriptions', 'Subscriptions'],
   ['/messages', 'Messages'],
   ['/domains', 'Domains'],
   ['/complaints', 'Complaints'],

@@ -28,6 +28,9 @@ function whatNext(s: Suspension): Html {
   }
   if (s.reason === 'quota') return html`The plans give fewer units than one message needs: contact support to raise the quota.`;
   if (s.reason === 'no_plan') return html`Contact support to renew or add a plan.`;
+  if (s.reason === 'expired') {
+    return html`Renewal is not automatic: once the renewal order is paid and validated, sending resumes at once. Mail queued before is held, not lost (<a href="/subscriptions">subscriptions</a>).`;
+  }
   return html`Mail queued before the suspension is held, not lost. Contact support: staff review the suspension and lift it.`;
 }
 
@@ -44,7 +47,8 @@ function suspensionBanner(usages: readonly CredentialUsage[]): Html | undefined 
   })}</div>`;
 }
 
-function usageCard(u: CredentialUsage): Html {
+function usageCard(u: CredentialUsage, csrf: string): Html {
+  const path = `/credentials/${encodeURIComponent(u.credential.username)}`;
   const window = describeWindow(u.usage.windowMs);
   const { sent, quota, remaining, held, nextFreeAt } = u.usage;
   return html`<section class="card usage" data-credential="${u.credential.username}">
@@ -59,6 +63,8 @@ ${held > 0 ? html`<dt>In progress</dt><dd class="num">${held}</dd>` : ''}
 </dl>
 <h3>By hour, last ${window}</h3>
 ${sliceBars(u.byHour, u.usage.windowMs / u.byHour.length, `Messages sent by hour over the last ${window}`)}
+<p><a href="${path}/sheet.pdf">Parameter sheet (PDF)</a></p>
+<form method="post" action="${path}/password"><input type="hidden" name="_csrf" value="${csrf}"><button type="submit" class="secondary">New SMTP password</button></form>
 </section>`;
 }
 
@@ -79,7 +85,7 @@ export async function customerHome(request: FastifyRequest, reply: FastifyReply,
   const usages = await credentialUsages(services, viewer);
   const latest = await recentMessages(services, viewer, { limit: 5 });
   const body = html`<h1>${viewer.role === 'customer' ? viewer.customer : 'Home'}</h1>
-${usages.length === 0 ? html`<p class="muted">No credential yet: your provider creates them.</p>` : html`<div class="cards">${usages.map(usageCard)}</div>`}
+${usages.length === 0 ? html`<p class="muted">No credential yet: your provider creates them.</p>` : html`<div class="cards">${usages.map((u) => usageCard(u, csrf))}</div>`}
 <h2>Credentials and plans</h2>
 ${plansTable(usages)}
 <h2>Latest messages</h2>

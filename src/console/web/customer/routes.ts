@@ -1,6 +1,8 @@
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { Services } from '../../../services.js';
 import { chargesPage } from './charges-page.js';
+import { credentialRoutes } from './credential-routes.js';
+import { subscriptionsPage } from './subscriptions-page.js';
 import { complaintsPage } from './complaints-page.js';
 import { domainPage, domainsPage } from './domains-page.js';
 import { messagePage } from './message-page.js';
@@ -17,4 +19,6 @@ export function customerPageRoutes(app: FastifyInstance, services: Services, sig
   app.get<{ Params: { domain: string } }>('/domains/:domain', { preHandler: signedIn }, (request, reply) => domainPage(request, reply, services));
   app.get('/complaints', { preHandler: signedIn }, (request, reply) => complaintsPage(request, reply, services));
   app.get('/charges', { preHandler: signedIn }, (request, reply) => chargesPage(request, reply, services));
+  app.get('/subscriptions', { preHandler: signedIn }, (request, reply) => subscriptionsPage(request, reply, services));
+  credentialRoutes(app, services, signedIn);
 }

@@ -26,6 +26,10 @@ const FLASH: Record<string, (subject: string, n: string) => string> = {
   'queue.retry': (s, n) => `${s === 'all' ? 'Every message' : `Message ${s}`}: ${n || '0'} pending recipient(s) due now.`,
   'queue.delete': (s) => `Message ${s} deleted from the queue.`,
   'queue.delete_notified': (s) => `Message ${s} deleted from the queue; its sender gets a failure notice.`,
+  'subscription.add': (s) => `Credential "${s}" subscribed; the parameter sheet is mailed to the customer.`,
+  'subscription.upgrade': (s) => `Subscription ${s} upgraded: the new quota applies now.`,
+  'subscription.downgrade': (s) => `Subscription ${s} moves to the smaller offer at its next term.`,
+  'renewal.validate': (s) => `Renewal order ${s} validated.`,
   'queue.release': (s, n) => `Held mail of "${s}" released${n ? ` (${n} message(s))` : ''}; the suspension stays.`,
 };
 

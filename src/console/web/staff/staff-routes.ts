@@ -5,6 +5,7 @@ import { addressPages } from './addresses-page.js';
 import { auditPages } from './audit-page.js';
 import { customerPages } from './customers-pages.js';
 import { queuePages } from './queue-page.js';
+import { subscriptionActions } from './subscription-actions.js';
 import { suspensionPages } from './suspensions-page.js';
 
 /**
@@ -18,4 +19,5 @@ export function staffRoutes(app: FastifyInstance, services: Services): void {
   queuePages(app, services, guard);
   addressPages(app, services, guard);
   auditPages(app, services, guard);
+  subscriptionActions(app, services, guard);
 }
