@@ -12,8 +12,19 @@ import type { StoreKind } from '../support/relay-fixture.js';
 const ADDRESS = { sqlite: '127.0.100.1', postgres: '127.0.100.2' } as const;
 
 /** Path parameters naming this party's own resources. */
+/** Each party's subscription id (made in before()), for the routes that take one. */
+const subscriptionOf = new Map<string, string>();
+
 function ownValues(p: Party): Record<string, string> {
-  return { username: p.username, name: p.customer, id: p.queueId, address: '127.0.0.1', domain: p.sender.split('@')[1] as string };
+  return {
+    username: p.username,
+    name: p.customer,
+    id: p.queueId,
+    address: '127.0.0.1',
+    domain: p.sender.split('@')[1] as string,
+    subscription: subscriptionOf.get(p.username) ?? '0',
+    order: '1',
+  };
 }
 
 /** Query parameters that name a customer or credential, filled with this party's. */
@@ -34,7 +45,8 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
     let doc: OpenApiDocument;
 
     before(async () => {
-      w = await startApiWorld(store, ADDRESS[store]);
+      w = await startApiWorld(store, ADDRESS[store], { offers: { start: { quota: 100, price: '60.00 EUR' } } });
+      for (const party of [w.a, w.b]) subscriptionOf.set(party.username, String((await w.t.relay.subscriptions.subscribe(party.username, 'start')).id));
       const response = await fetch(`${w.origin}/api/v1/openapi.json`);
       assert.equal(response.status, 200);
       doc = (await response.json()) as OpenApiDocument;
@@ -84,7 +96,7 @@ for (const store of ['sqlite', 'postgres'] as StoreKind[]) {
         if (pathParams.length > 0) {
           const theirs = await w.call(method, fill(path, ownValues(w.a)), { token: w.b.token });
           assert.equal(theirs.status, 404, `${method} ${path} with another customer's token`);
-          const missing = await w.call(method, fill(path, { username: 'nobody-here', name: 'Nobody Co', id: '0NOSUCHMESSAGE00', domain: 'nowhere.test' }), { token: w.b.token });
+          const missing = await w.call(method, fill(path, { username: 'nobody-here', name: 'Nobody Co', id: '0NOSUCHMESSAGE00', domain: 'nowhere.test', subscription: '999999' }), { token: w.b.token });
           assert.equal(missing.status, 404, `${method} ${path} for nothing`);
           // Same code and message shape: a customer cannot tell "not yours" from "does not exist".
           assert.equal((theirs.body as { code: string }).code, 'not_found');

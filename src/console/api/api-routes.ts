@@ -52,7 +52,8 @@ const STAFF_REASONS = SUSPENSION_REASONS.filter((r) => liftedByStaff(r)) as Excl
 const byUsername = z.strictObject({ username });
 const byCustomer = z.strictObject({ name: customerName });
 const byMessage = z.strictObject({ id: z.string().min(1).max(64).describe('the queue id (as in the 250 reply)') });
-const bySubscription = z.strictObject({ id: z.coerce.number().int().min(1).describe('the id (relais subscription list, relais renewal list)') });
+const bySubscription = z.strictObject({ subscription: z.coerce.number().int().min(1).describe('the subscription id (relais subscription list)') });
+const byOrder = z.strictObject({ order: z.coerce.number().int().min(1).describe('the renewal order id (relais renewal list)') });
 const offerName = z.string().min(1).max(40).describe('an offer of the configuration (offers)');
 const filterByCustomer = z.strictObject({ customer: customerName.optional(), since: since.optional() });
 
@@ -272,24 +273,24 @@ export function apiRoutes(config: RelaisConfig): ApiRoute[] {
       handler: ({ services, viewer, body }) => subscribe(services, viewer, 'api', body),
     }),
     route({
-      method: 'GET', path: '/subscriptions/{id}', operationId: 'showSubscription', tag: 'subscriptions', scope: 'any',
+      method: 'GET', path: '/subscriptions/{subscription}', operationId: 'showSubscription', tag: 'subscriptions', scope: 'any',
       summary: 'One subscription', params: bySubscription,
       response: subscriptionSchema,
-      handler: ({ services, viewer, params }) => showSubscription(services, viewer, params.id),
+      handler: ({ services, viewer, params }) => showSubscription(services, viewer, params.subscription),
     }),
     route({
-      method: 'POST', path: '/subscriptions/{id}/upgrade', operationId: 'upgradeSubscription', tag: 'subscriptions', scope: 'staff',
+      method: 'POST', path: '/subscriptions/{subscription}/upgrade', operationId: 'upgradeSubscription', tag: 'subscriptions', scope: 'staff',
       summary: 'Move to a bigger offer at once; the price difference for the rest of the term is charged', params: bySubscription,
       body: z.strictObject({ offer: offerName }),
       response: subscriptionSchema.extend(upgradeResultSchema.shape),
-      handler: ({ services, viewer, params, body }) => upgradeSubscription(services, viewer, 'api', params.id, body.offer),
+      handler: ({ services, viewer, params, body }) => upgradeSubscription(services, viewer, 'api', params.subscription, body.offer),
     }),
     route({
-      method: 'POST', path: '/subscriptions/{id}/downgrade', operationId: 'downgradeSubscription', tag: 'subscriptions', scope: 'staff',
+      method: 'POST', path: '/subscriptions/{subscription}/downgrade', operationId: 'downgradeSubscription', tag: 'subscriptions', scope: 'staff',
       summary: 'Ask for a smaller offer from the next term (refused inside lifecycle.downgrade_notice before the end date)', params: bySubscription,
       body: z.strictObject({ offer: offerName }),
       response: subscriptionSchema,
-      handler: ({ services, viewer, params, body }) => downgradeSubscription(services, viewer, 'api', params.id, body.offer),
+      handler: ({ services, viewer, params, body }) => downgradeSubscription(services, viewer, 'api', params.subscription, body.offer),
     }),
     route({
       method: 'GET', path: '/renewals', operationId: 'listRenewals', tag: 'subscriptions', scope: 'any',
@@ -298,11 +299,11 @@ export function apiRoutes(config: RelaisConfig): ApiRoute[] {
       handler: ({ services, viewer, query }) => listRenewals(services, viewer, query.open ?? false),
     }),
     route({
-      method: 'POST', path: '/renewals/{id}/validate', operationId: 'validateRenewal', tag: 'subscriptions', scope: 'staff',
+      method: 'POST', path: '/renewals/{order}/validate', operationId: 'validateRenewal', tag: 'subscriptions', scope: 'staff',
       summary: 'Validate a paid renewal order: the next term is secured; after the end date the credential is reinstated with the late fee',
-      params: bySubscription,
+      params: byOrder,
       response: validateResultSchema,
-      handler: ({ services, viewer, params }) => validateRenewal(services, viewer, 'api', params.id),
+      handler: ({ services, viewer, params }) => validateRenewal(services, viewer, 'api', params.order),
     }),
     route({
       method: 'POST', path: '/credentials/{username}/password', operationId: 'newSmtpPassword', tag: 'credentials', scope: 'any',
