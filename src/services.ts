@@ -1,7 +1,7 @@
 import { AccountsService } from './accounts/accounts-service.js';
 import { ApiTokenService } from './console/api/api-tokens.js';
-import { AuditService } from './console/auth/audit.js';
-import { LoginService } from './console/auth/login-service.js';
+import { AuditService } from './accounts/staff-audit.js';
+import { LoginService } from './accounts/console-logins.js';
 import { lifecycleSettings, SubscriptionService } from './lifecycle/subscription-service.js';
 import type { RelaisConfig } from './config/schema.js';
 import { createLogger, type Logger } from './log/logger.js';

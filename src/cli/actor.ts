@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { InputError } from '../accounts/validation.js';
-import type { Actor } from '../console/auth/audit.js';
+import type { Actor } from '../accounts/staff-audit.js';
 
 /**
  * Who a staff command is recorded as having been run by: `--actor NAME`, or the operating-system user running it,

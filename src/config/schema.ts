@@ -5,7 +5,7 @@ import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { FEE_FORMAT_HINT, FEE_PATTERN } from '../reputation/fees.js';
 import { cipherListProblem, TLS_MIN_VERSIONS } from '../submission/tls-context.js';
-import { parseTerm, TERM_HINT } from '../lifecycle/term.js';
+import { parseTerm, TERM_HINT } from './term.js';
 
 /**
  * Every setting of Relais, its default and what it does. The configuration table of README.md is the readable form of this file;

@@ -1,4 +1,4 @@
-import { html, type Html } from '../console/web/html.js';
+import { html, type Html } from '../shared/html.js';
 
 export type Language = 'en' | 'fr';
 

@@ -13,7 +13,7 @@ import { customerMessage, type CustomerMail } from './customer-mail.js';
 import { noticeText, type Language, type NoticeFacts, type NoticeKind } from './notice-texts.js';
 import { offerTerms, proRataDifference, type OfferCatalog } from './offers.js';
 import { parameterSheet, type SheetFacts } from './parameter-sheet.js';
-import { parseTerm, termEnd, type TermLength } from './term.js';
+import { parseTerm, termEnd, type TermLength } from '../config/term.js';
 
 export interface LifecycleSettings {
   offers: OfferCatalog;

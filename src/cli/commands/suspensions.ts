@@ -4,7 +4,7 @@ import { listCharges } from '../../console/views/charges.js';
 import { isSuspensionReason, liftedByStaff, SUSPENSION_REASONS } from '../../reputation/suspensions.js';
 import type { CredentialEvent } from '../../store/credential-history.js';
 import { actorName, staffNote } from '../actor.js';
-import type { Actor } from '../../console/auth/audit.js';
+import type { Actor } from '../../accounts/staff-audit.js';
 import { command, withServices, type CommonOptions } from '../context.js';
 import { isoOrNull, printJson, printLine, printTable, when } from '../output.js';
 

@@ -1,4 +1,4 @@
-import { html, type Html } from './html.js';
+import { html, type Html } from '../../shared/html.js';
 
 /**
  * Charts as inline SVG drawn on the server: no script, no second request, and they scale with their box (a

@@ -1,5 +1,5 @@
 import { formatUtcMinute } from '../../shared/time-format.js';
-import { html, type Html } from './html.js';
+import { html, type Html } from '../../shared/html.js';
 
 /** A past or present instant as people read it on the console: "2026-11-29 14:31 UTC". */
 export function at(ms: number | null | undefined): string {

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { Viewer } from '../viewer.js';
-import { html, type Html } from './html.js';
+import { html, type Html } from '../../shared/html.js';
 
 export interface PageChrome {
   title: string;

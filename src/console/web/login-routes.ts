@@ -3,8 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../log/logger.js';
 import type { Clock } from '../../shared/clock.js';
 import { AuthGuard } from '../../submission/auth-guard.js';
-import type { LoginService } from '../auth/login-service.js';
-import { html } from './html.js';
+import type { LoginService } from '../../accounts/console-logins.js';
+import { html } from '../../shared/html.js';
 import { layout, sendPage } from './layout.js';
 import { field, localPath, parseCookies, requireSignIn, SESSION_COOKIE, sameToken, setCookie, webContext } from './session.js';
 

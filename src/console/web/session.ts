@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Login } from '../../store/logins.js';
-import type { LoginService } from '../auth/login-service.js';
+import type { LoginService } from '../../accounts/console-logins.js';
 import { viewerOfLogin, type Viewer } from '../viewer.js';
 import { errorPage } from './layout.js';
 

@@ -3,7 +3,7 @@ import { totalsByCurrency } from '../../../reputation/fees.js';
 import type { Services } from '../../../services.js';
 import { visibleCharges } from '../../views/charge-list.js';
 import { at } from '../format.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { Services } from '../../../services.js';
 import { newSmtpPassword } from '../../actions/accounts.js';
 import { NotFound, visibleCredential } from '../../views/scope.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { errorPage, layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
 

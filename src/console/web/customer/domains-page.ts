@@ -3,7 +3,7 @@ import type { Services } from '../../../services.js';
 import type { DomainCheck } from '../../../sender-auth/domain-check.js';
 import { checkSenderDomain, senderDomains } from '../../views/domains.js';
 import { at } from '../format.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { errorPage, layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
 

@@ -5,7 +5,7 @@ import { recentMessages } from '../../views/messages.js';
 import { credentialUsages, type CredentialUsage, type Suspension } from '../../views/usage-by-credential.js';
 import { gauge, sliceBars } from '../charts.js';
 import { at, notBefore } from '../format.js';
-import { html, type Html } from '../html.js';
+import { html, type Html } from '../../../shared/html.js';
 import { layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
 import { messageRows } from './message-table.js';

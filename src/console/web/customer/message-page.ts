@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.js';
 import { messageDetail } from '../../views/messages.js';
 import { at, stateTag } from '../format.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { errorPage, layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
 

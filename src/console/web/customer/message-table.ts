@@ -1,6 +1,6 @@
 import type { FoundMessage } from '../../../store/message-search.js';
 import { at, stateTag } from '../format.js';
-import { html, type Html } from '../html.js';
+import { html, type Html } from '../../../shared/html.js';
 
 /**
  * Messages as a table of three columns (staff: four, with the customer), so a phone shows it whole: the message

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.js';
 import { recentMessages, type MessageQuery } from '../../views/messages.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
 import { messageRows } from './message-table.js';

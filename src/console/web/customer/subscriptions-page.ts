@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.js';
 import { listSubscriptions, type SubscriptionView } from '../../views/subscriptions.js';
 import { at } from '../format.js';
-import { html, type Html } from '../html.js';
+import { html, type Html } from '../../../shared/html.js';
 import { layout, sendPage } from '../layout.js';
 import { webContext } from '../session.js';
 import { csrfField, flashOf } from '../staff/staff-kit.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { Services } from '../../../services.js';
 import { outboundAddresses } from '../../views/staff-addresses.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { webContext } from '../session.js';
 import { staffPage, when } from './staff-kit.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { Services } from '../../../services.js';
 import { auditHistory } from '../../views/staff-audit.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { webContext } from '../session.js';
 import { auditTable } from './audit-table.js';
 import { queryText, staffPage } from './staff-kit.js';

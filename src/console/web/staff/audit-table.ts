@@ -1,5 +1,5 @@
 import type { AuditEntry } from '../../../store/audit-log.js';
-import { html, type Html } from '../html.js';
+import { html, type Html } from '../../../shared/html.js';
 import { when } from './staff-kit.js';
 
 /** A detail object as "key=value" pairs, nested values as JSON: one table cell. */

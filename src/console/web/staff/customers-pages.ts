@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandl
 import { InputError } from '../../../accounts/validation.js';
 import type { Services } from '../../../services.js';
 import { customerDetail, customerList, type CredentialSummary } from '../../views/staff-customers.js';
-import { html, type Html } from '../html.js';
+import { html, type Html } from '../../../shared/html.js';
 import { field, webContext } from '../session.js';
 import { consoleActor, csrfField, notFound, redirectDone, staffAction, staffPage, when } from './staff-kit.js';
 

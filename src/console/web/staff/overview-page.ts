@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../../services.js';
 import { staffOverview } from '../../views/staff-overview.js';
 import { webContext } from '../session.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { auditTable } from './audit-table.js';
 import { staffPage } from './staff-kit.js';
 

@@ -4,7 +4,7 @@ import { deleteQueuedMessage } from '../../../queue/queue-admin.js';
 import type { Services } from '../../../services.js';
 import type { QueuedMessage } from '../../../store/records.js';
 import { heldMessages, QUEUE_SEARCH_FIELDS, queueSearch, queueShape, type QueueSearchField } from '../../views/staff-queue.js';
-import { html, type Html } from '../html.js';
+import { html, type Html } from '../../../shared/html.js';
 import { field, webContext } from '../session.js';
 import { consoleActor, csrfField, noteField, queryText, redirectDone, staffAction, staffPage, when } from './staff-kit.js';
 

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { InputError } from '../../../accounts/validation.js';
 import { formatUtcDateTime } from '../../../shared/time-format.js';
-import type { Actor } from '../../auth/audit.js';
-import { html, type Html } from '../html.js';
+import type { Actor } from '../../../accounts/staff-audit.js';
+import { html, type Html } from '../../../shared/html.js';
 import { errorPage, layout, sendPage, type PageChrome } from '../layout.js';
 import { webContext } from '../session.js';
 

@@ -3,7 +3,7 @@ import { InputError } from '../../../accounts/validation.js';
 import { isSuspensionReason, liftedByStaff, SUSPENSION_REASONS } from '../../../reputation/suspensions.js';
 import type { Services } from '../../../services.js';
 import { suspensionsView } from '../../views/staff-suspensions.js';
-import { html } from '../html.js';
+import { html } from '../../../shared/html.js';
 import { field, webContext } from '../session.js';
 import { consoleActor, csrfField, noteField, redirectDone, staffAction, staffPage, when } from './staff-kit.js';
 

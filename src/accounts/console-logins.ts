@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
-import { generatePassword, hashPassword, verifyPassword } from '../../accounts/passwords.js';
-import { checkEmail, InputError } from '../../accounts/validation.js';
-import type { Clock } from '../../shared/clock.js';
-import type { Login } from '../../store/logins.js';
-import type { Store } from '../../store/store.js';
-import type { WebSession } from '../../store/web-sessions.js';
+import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
+import { checkEmail, InputError } from './validation.js';
+import type { Clock } from '../shared/clock.js';
+import type { Login } from '../store/logins.js';
+import type { Store } from '../store/store.js';
+import type { WebSession } from '../store/web-sessions.js';
 
 export interface SessionSettings {
   idleMs: number;

@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from './duration.js';
 
 /**
  * The length of a subscription term. Years and months are calendar lengths ("1y" from 2026-03-31 ends on

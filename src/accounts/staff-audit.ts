@@ -1,6 +1,6 @@
-import type { Clock } from '../../shared/clock.js';
-import type { AuditChannel, AuditEntry, AuditFilter } from '../../store/audit-log.js';
-import type { Store } from '../../store/store.js';
+import type { Clock } from '../shared/clock.js';
+import type { AuditChannel, AuditEntry, AuditFilter } from '../store/audit-log.js';
+import type { Store } from '../store/store.js';
 
 /** Who acts, and through what: every staff action is recorded with both. */
 export interface Actor {
