@@ -118,7 +118,7 @@ export class ComplaintService {
     return { ok: true, complaint, duplicate: false, suspended };
   }
 
-  list(filter: { customer?: string; since?: number } = {}): Promise<Complaint[]> {
+  list(filter: { customer?: string; since?: number; limit?: number; newest?: boolean } = {}): Promise<Complaint[]> {
     return this.store.complaints.list(filter);
   }
 

@@ -154,8 +154,8 @@ export class ComplaintRecords {
     return row?.report;
   }
 
-  /** Oldest first. */
-  async list(filter: { customer?: string; since?: number; limit?: number } = {}): Promise<Complaint[]> {
+  /** Oldest first, or with `newest` the latest `limit` newest first (the console's recent list). */
+  async list(filter: { customer?: string; since?: number; limit?: number; newest?: boolean } = {}): Promise<Complaint[]> {
     const where: string[] = [];
     const params: SqlValue[] = [];
     if (filter.customer !== undefined) {
@@ -168,7 +168,7 @@ export class ComplaintRecords {
     }
     params.push(filter.limit ?? 10_000);
     const rows = await this.db.all<ComplaintRow>(
-      `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY p.received_at, p.id LIMIT ?`,
+      `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${filter.newest ? 'p.received_at DESC, p.id DESC' : 'p.received_at, p.id'} LIMIT ?`,
       params,
     );
     return rows.map(toComplaint);

@@ -8,11 +8,8 @@ import { visibleCredentials } from './own-credentials.js';
  * report belongs to nobody and only staff see it).
  */
 export async function visibleComplaints(services: Services, viewer: Viewer, limit = 500): Promise<Complaint[]> {
-  if (viewer.role === 'staff') return (await services.complaints.list({})).reverse().slice(0, limit);
+  if (viewer.role === 'staff') return services.complaints.list({ newest: true, limit });
   const own = new Set((await visibleCredentials(services, viewer)).map((c) => c.id));
-  const list = await services.complaints.list({ customer: viewer.customer });
-  return list
-    .filter((c) => c.credentialId !== null && own.has(c.credentialId))
-    .reverse()
-    .slice(0, limit);
+  const list = await services.complaints.list({ customer: viewer.customer, newest: true, limit });
+  return list.filter((c) => c.credentialId !== null && own.has(c.credentialId));
 }
