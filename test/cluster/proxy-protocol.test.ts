@@ -324,3 +324,22 @@ describe('without listen.proxy_from (the default)', () => {
     assert.equal(t.log.find('proxy_refused').length, 0);
   });
 });
+
+describe('stopping while a balancer connection waits for its header (shipped listen.proxy_timeout)', () => {
+  test('the relay stops at once and closes it; no session is started for it', async () => {
+    const t = await startTestRelay({ address: '127.0.111.5', overrides: { listen: { proxy_from: [`${BALANCER}/32`] } } });
+    assert.equal(t.config.listen.proxy_timeout, 5000);
+    const { default: net } = await import('node:net');
+    const socket = net.connect({ host: '127.0.111.5', port: t.port('submission'), localAddress: BALANCER });
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('error', () => undefined);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('PROXY TCP4 203.0.');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await t.stop();
+    await closed;
+    assert.ok(Date.now() - started < 2000, `stop took ${Date.now() - started} ms`);
+    assert.equal(t.log.find('session').length, 0);
+  });
+});
