@@ -25,7 +25,8 @@ export function socketPeer(socket: net.Socket): { ip: string; port: number } {
 
 /** A client's address as the limits and logs see it: IPv4 clients on a dual-stack socket without the ::ffff: prefix. */
 export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  // Only a mapped IPv4 address: "::ffff:0:0:1:0:0" is an IPv6 address of its own, whose tail is no address.
+  return ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
 }
 
 /**

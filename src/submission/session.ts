@@ -132,7 +132,8 @@ export class SmtpSession {
   private readonly clientPort: number;
   /**
    * The first bytes, held until they show whether they start a PROXY header (refused from this client), when
-   * origin.refuseProxyHeader; null once decided or when there is nothing to check.
+   * origin.refuseProxyHeader; null once decided or when there is nothing to check. At most 11 bytes wait, and
+   * only those matching a signature so far ("PROXY", or CR LF CR LF NUL...): no SMTP command starts that way.
    */
   private firstBytes: Buffer | null;
 

@@ -111,6 +111,8 @@ describe('PROXY protocol with listen.proxy_from: [127.0.111.2/32]', () => {
     assert.match(await client.reply(), /^250-relay\.test/);
     const id = await authenticateAndSend(client, user, 'starttls');
     assert.match(await topReceived(t, id), /^Received: from client\.test \(\[203\.0\.113\.7\]\)/);
+    // The queue's record of the message (relais queue show: Client) names the same client.
+    assert.equal((await t.relay.store.findMessage(id))?.clientIp, '203.0.113.7');
     const session = await sessionOf(t, '203.0.113.7');
     assert.equal(session.via, BALANCER);
     assert.equal(session.messages, 1);

@@ -156,4 +156,7 @@ test('listen.proxy_from networks match addresses in either spelling', () => {
   assert.equal(canonicalIp('2001:0DB8::0001'), '2001:db8::1');
   assert.equal(canonicalIp('::FFFF:10.1.2.3'), '10.1.2.3');
   assert.equal(canonicalIp('10.1.2.3'), '10.1.2.3');
+  // Not every address under ::ffff: is a mapped IPv4 one.
+  assert.equal(canonicalIp('0:0:ffff:0:0:1:0:0'), '::ffff:0:0:1:0:0');
+  assert.equal(canonicalIp('::ffff:0:1'), '0.0.0.1');
 });
