@@ -123,6 +123,24 @@ describe('PROXY protocol with listen.proxy_from: [127.0.111.2/32]', () => {
     assert.equal(t.log.find('auth').find((line) => line.client_ip === BALANCER), undefined);
   });
 
+  test('header, pipelined commands and the end of the stream in one go: every command is answered', async () => {
+    const port = t.port('submission');
+    const { default: net } = await import('node:net');
+    // The client's whole side at once, FIN included, before the greeting: as a balancer forwards a fast client.
+    const transcript = await new Promise<string>((resolve, reject) => {
+      let received = '';
+      const socket = net.connect({ host: RELAY, port, localAddress: BALANCER, allowHalfOpen: true }, () => {
+        socket.end(`${v1('203.0.113.8', port)}EHLO client.test\r\nNOOP\r\nQUIT\r\n`);
+      });
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    const codes = transcript.split('\r\n').filter((line) => /^\d{3} /.test(line)).map((line) => line.slice(0, 3));
+    assert.deepEqual(codes, ['220', '250', '250', '221'], transcript);
+    assert.equal((await sessionOf(t, '203.0.113.8')).via, BALANCER);
+  });
+
   test('v2 on the smtp port, IPv4 and IPv6 clients', async () => {
     const port = t.port('smtp');
     for (const [claimed, received] of [['203.0.113.9', '203.0.113.9'], ['2001:db8::25', '2001:db8::25']] as const) {
