@@ -20,6 +20,7 @@ import { secretKeyPath } from './sender-auth/secret-key.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import { leaseOwner } from './store/delivery-queue.js';
 import { AuthGuard } from './submission/auth-guard.js';
+import { ClientOrigins } from './submission/client-origin.js';
 import { ConnectionLimiter } from './submission/connection-limits.js';
 import { parseEndpoint, SubmissionListeners, type BoundListener } from './submission/listeners.js';
 import type { SubmissionObserver } from './submission/session.js';
@@ -208,8 +209,13 @@ function createSubmission(
     },
     services.clock,
   );
-  const { submission, smtps, smtp } = config.listen;
-  return new SubmissionListeners({ settings, policy, guard, logger, observer, secureContext: serverTls.context }, { submission, smtps, smtp }, limiter);
+  const { submission, smtps, smtp, proxy_from, proxy_timeout } = config.listen;
+  const origins = new ClientOrigins({ from: proxy_from, timeoutMs: proxy_timeout }, logger, observer);
+  return new SubmissionListeners(
+    { settings, policy, guard, logger, observer, origins, secureContext: serverTls.context },
+    { submission, smtps, smtp },
+    limiter,
+  );
 }
 
 /** listen.inbound: mail to the relay's own addresses (complaints), with the submission side's SMTP engine and limits. */
@@ -240,7 +246,8 @@ function createInbound(config: RelaisConfig, services: Services, serverTls: Serv
     services.clock,
   );
   return new SubmissionListeners(
-    { settings, policy, guard, logger, secureContext: serverTls.context, anonymous: INBOUND_CLIENT },
+    // listen.proxy_from is for the submission ports: the MX's port 25 is not behind the submission balancer.
+    { settings, policy, guard, logger, origins: new ClientOrigins({ from: [], timeoutMs: 0 }, logger), secureContext: serverTls.context, anonymous: INBOUND_CLIENT },
     { inbound: config.listen.inbound },
     limiter,
   );

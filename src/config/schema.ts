@@ -136,6 +136,11 @@ export const configSchema = z.strictObject({
       console: endpoints(['127.0.0.1:8025']),
       // Mail to the relay itself (complaints.address, postmaster@hostname): no AUTH, never relays. Off by default.
       inbound: endpoints([]),
+      // Load balancers whose connections to submission, smtps and smtp start with a PROXY protocol header (v1 or
+      // v2) naming the real client. Empty: no header is expected from anyone, and none is accepted.
+      proxy_from: z.array(cidr).default([]),
+      // How long such a connection may take to send its header before it is closed.
+      proxy_timeout: duration('5s'),
     })
     .prefault({}),
   tls: z

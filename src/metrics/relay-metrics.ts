@@ -5,6 +5,7 @@ import { SUSPENSION_REASONS } from '../reputation/suspensions.js';
 import type { Clock } from '../shared/clock.js';
 import type { StoreSnapshot } from '../store/metrics-snapshot.js';
 import type { MessageKind } from '../store/records.js';
+import { PROXY_REFUSALS, type ProxyRefusal } from '../submission/client-origin.js';
 import { rejectedCommand, rejectReason } from '../submission/reject-reasons.js';
 import type { Reply } from '../submission/replies.js';
 import type { SubmissionObserver } from '../submission/session.js';
@@ -41,6 +42,7 @@ export class RelayMetrics implements SubmissionObserver, DeliveryObserver {
   private readonly messagesAccepted: Counter;
   private readonly recipientsAccepted: Counter;
   private readonly rejections: Counter<'command' | 'reason'>;
+  private readonly proxyRefusals: Counter<'reason'>;
   private readonly deliveries: Counter<'outcome' | 'kind'>;
   private readonly latency: Histogram;
   private readonly sessionSources = new Map<string, () => number>();
@@ -65,6 +67,13 @@ export class RelayMetrics implements SubmissionObserver, DeliveryObserver {
       labelNames: ['command', 'reason'],
       registers,
     });
+    this.proxyRefusals = new Counter({
+      name: 'relais_submission_proxy_refused_total',
+      help: 'Connections closed over their PROXY protocol header: untrusted (a header from outside listen.proxy_from), or from a balancer in it, missing, malformed, too_long or timeout.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of PROXY_REFUSALS) this.proxyRefusals.labels({ reason }).inc(0);
     this.deliveries = new Counter({
       name: 'relais_delivery_recipients_total',
       help: "Delivery outcomes of recipients, once durable: delivered, deferred (each retry counts) or failed; kind is the message's (message: customers' mail, notice: delay and failure notices, system: operator alerts).",
@@ -104,6 +113,10 @@ export class RelayMetrics implements SubmissionObserver, DeliveryObserver {
 
   rejected(command: string, reply: Reply): void {
     this.rejections.labels({ command: rejectedCommand(command), reason: rejectReason(reply) }).inc();
+  }
+
+  proxyRefused(reason: ProxyRefusal): void {
+    this.proxyRefusals.labels({ reason }).inc();
   }
 
   settled(outcome: SettledOutcome): void {

@@ -1,5 +1,5 @@
-import net from 'node:net';
 import type { Clock } from '../shared/clock.js';
+import { NetworkList } from './client-address.js';
 import { REPLY, type Reply } from './replies.js';
 
 export interface ConnectionLimitOptions {
@@ -27,18 +27,18 @@ export class ConnectionLimiter {
   private readonly open = new Map<string, number>();
   /** Start times of recent connections per address, oldest first. */
   private readonly recent = new Map<string, number[]>();
-  private readonly exempt: net.BlockList;
+  private readonly exempt: NetworkList;
   private lastPrune = 0;
 
   constructor(private readonly options: ConnectionLimitOptions, private readonly clock: Clock) {
-    this.exempt = exceptionList(options.exceptions);
+    this.exempt = new NetworkList(options.exceptions);
   }
 
   admit(ip: string): Admission {
     const now = this.clock.now();
     this.prune(now);
     if (this.total >= this.options.maxConnections) return { admitted: false, reply: REPLY.tooManyConnections, reason: 'total' };
-    const limited = !isExempt(this.exempt, ip);
+    const limited = !this.exempt.has(ip);
     if (limited) {
       if ((this.open.get(ip) ?? 0) >= this.options.maxPerIp) {
         return { admitted: false, reply: REPLY.tooManyConnectionsFromIp(this.options.maxPerIp), reason: 'per_ip' };
@@ -86,19 +86,4 @@ export class ConnectionLimiter {
     const since = now - RATE_WINDOW_MS;
     for (const [ip, times] of this.recent) if ((times[times.length - 1] ?? 0) <= since) this.recent.delete(ip);
   }
-}
-
-function exceptionList(cidrs: readonly string[]): net.BlockList {
-  const list = new net.BlockList();
-  for (const cidr of cidrs) {
-    const [address = '', bits] = cidr.split('/');
-    const family = net.isIPv6(address) ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(address, family);
-    else list.addSubnet(address, Number(bits), family);
-  }
-  return list;
-}
-
-function isExempt(list: net.BlockList, ip: string): boolean {
-  return list.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4');
 }

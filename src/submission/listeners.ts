@@ -1,7 +1,8 @@
 import net from 'node:net';
 import type tls from 'node:tls';
-import { normalizeIp } from './client-address.js';
+import type { ClientOrigin } from './client-address.js';
 import type { ConnectionLimiter } from './connection-limits.js';
+import { REPLY } from './replies.js';
 import { SmtpSession, type SessionContext } from './session.js';
 
 /** `inbound` is mail to the relay itself (complaints), without AUTH. */
@@ -31,6 +32,7 @@ export class SubmissionListeners {
   private readonly sessions = new Set<SmtpSession>();
   /** Every open connection, including those whose session ended and which wait for the client to close. */
   private readonly sockets = new Set<net.Socket>();
+  private stopping = false;
   readonly bound: BoundListener[] = [];
 
   constructor(
@@ -79,27 +81,47 @@ export class SubmissionListeners {
 
   private accept(socket: net.Socket, implicitTls: boolean): void {
     socket.on('error', () => undefined);
-    const ip = normalizeIp(socket.remoteAddress ?? '');
-    const admission = this.limiter.admit(ip);
     this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const origin = this.context.origins.direct(socket);
+    if (origin) return this.open(socket, origin, implicitTls);
+    // From a load balancer: the client is known once its PROXY header has come (or the connection is closed).
+    // Until then the connection holds no slot of the limits, which count clients, not the balancer; the
+    // header's deadline (listen.proxy_timeout) bounds how long it can wait.
+    void this.context.origins.fromHeader(socket).then((proxied) => {
+      if (proxied && !socket.destroyed) this.open(socket, proxied, implicitTls);
+    });
+  }
+
+  /** Starts the session of a client whose address is known, within the connection limits of that address. */
+  private open(socket: net.Socket, origin: ClientOrigin, implicitTls: boolean): void {
+    const admission = this.stopping ? null : this.limiter.admit(origin.ip);
     const session = new SmtpSession(
       socket,
       {
         ...this.context,
         onClosed: (s) => {
           this.sessions.delete(s);
-          if (admission.admitted) admission.release();
+          if (admission?.admitted) admission.release();
         },
       },
       implicitTls,
+      origin,
     );
     socket.once('close', () => {
-      this.sockets.delete(socket);
-      if (admission.admitted) admission.release();
+      if (admission?.admitted) admission.release();
     });
     this.sessions.add(session);
+    if (admission === null) {
+      // A balancer's header that arrived while the relay stops: the client is told, as idle sessions are.
+      void session.start(REPLY.shuttingDown);
+      return;
+    }
     if (!admission.admitted) {
-      this.context.logger.warn({ event: 'connection_refused', client_ip: ip, reason: admission.reason }, 'connection limit reached');
+      this.context.logger.warn(
+        { event: 'connection_refused', client_ip: origin.ip, reason: admission.reason, ...(origin.via ? { via: origin.via } : {}) },
+        'connection limit reached',
+      );
     }
     void session.start(admission.admitted ? undefined : admission.reply);
   }
@@ -107,6 +129,7 @@ export class SubmissionListeners {
   /** Stops accepting, tells idle sessions 421, and waits (up to graceMs) for those mid-transaction. */
   async stop(graceMs = 5000): Promise<void> {
     // server.close() only calls back once every connection is gone, so sessions are ended first.
+    this.stopping = true;
     const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const session of this.sessions) session.shutdown();
     const deadline = Date.now() + graceMs;

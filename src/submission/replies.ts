@@ -43,6 +43,8 @@ export const REPLY = {
   // Unknown usernames lock the same way, so this says nothing about which usernames exist.
   authBlockedUsername: because('auth_blocked', r(421, '4.7.0', 'Too many failed authentication attempts for this username; try again later', true)),
   shuttingDown: r(421, '4.3.2', 'Service shutting down, try again later', true),
+  // A PROXY header (HAProxy's PROXY protocol) from an address not in listen.proxy_from: a client claiming another address.
+  proxyRefused: r(554, '5.7.1', 'PROXY protocol header refused: your address is not a trusted load balancer', true),
   storeFailed: because('store_error', r(451, '4.3.0', 'Temporary failure storing the message; try again later')),
   dkimFailed: because('dkim_failed', r(451, '4.3.0', 'Temporary failure signing the message (DKIM); try again later')),
   localError: r(451, '4.3.0', 'Temporary local problem; try again later'),

@@ -2,12 +2,15 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { AuthExchange, type AuthStep } from './auth-exchange.js';
-import { isLoopback, normalizeIp } from './client-address.js';
+import { isLoopback, type ClientOrigin } from './client-address.js';
+import type { ClientOrigins, ProxyRefusal } from './client-origin.js';
 import type { AuthGuard, AuthPermit } from './auth-guard.js';
 import { DataReader, type DataReaderOptions } from './data-reader.js';
 import { parseMailFrom, parseRcptTo, type MailArgs, type RcptArgs } from './envelope-parser.js';
 import { LineReader } from './line-reader.js';
 import type { AuthenticatedUser, ClientInfo, SubmissionPolicy, TransactionTicket } from './policy.js';
+import { proxySignature } from './proxy-header.js';
+import { sniffProxySignature } from './proxy-reader.js';
 import { REPLY, formatReply, type Reply } from './replies.js';
 import { upgradeToTls } from './tls-upgrade.js';
 
@@ -55,6 +58,8 @@ export interface SessionContext {
   anonymous?: AuthenticatedUser;
   /** Told of every queued message and every refusal (the metrics); absent on listen.inbound. */
   observer?: SubmissionObserver;
+  /** Who each client is (its PROXY header, if it came through a load balancer), and where refused headers are told. */
+  origins: ClientOrigins;
   onClosed(session: SmtpSession): void;
 }
 
@@ -65,6 +70,7 @@ export interface SessionContext {
 export interface SubmissionObserver {
   accepted(recipients: number): void;
   rejected(command: string, reply: Reply): void;
+  proxyRefused(reason: ProxyRefusal): void;
 }
 
 interface Transaction {
@@ -124,12 +130,24 @@ export class SmtpSession {
   private readonly stats = { messages: 0, recipients: 0, rejected: 0, messageIds: [] as string[] };
   private readonly clientIp: string;
   private readonly clientPort: number;
+  /**
+   * The first bytes, held until they show whether they start a PROXY header (refused from this client), when
+   * origin.refuseProxyHeader; null once decided or when there is nothing to check. At most 11 bytes wait, and
+   * only those matching a signature so far ("PROXY", or CR LF CR LF NUL...): no SMTP command starts that way.
+   */
+  private firstBytes: Buffer | null;
 
-  constructor(raw: net.Socket, private readonly ctx: SessionContext, private readonly implicitTls: boolean) {
+  constructor(
+    raw: net.Socket,
+    private readonly ctx: SessionContext,
+    private readonly implicitTls: boolean,
+    private readonly origin: ClientOrigin,
+  ) {
     this.raw = raw;
     this.socket = raw;
-    this.clientIp = normalizeIp(raw.remoteAddress ?? '');
-    this.clientPort = raw.remotePort ?? 0;
+    this.clientIp = origin.ip;
+    this.clientPort = origin.port;
+    this.firstBytes = origin.refuseProxyHeader && !implicitTls ? Buffer.alloc(0) : null;
     this.lines = new LineReader(ctx.settings.maxCommandLength);
     this.user = ctx.anonymous ?? null;
     raw.setNoDelay(true);
@@ -138,7 +156,7 @@ export class SmtpSession {
   /** Greets the client, after the handshake on an implicit-TLS port; or refuses it with `refusal` and closes. */
   async start(refusal?: Reply): Promise<void> {
     if (this.implicitTls) {
-      if (!(await this.handshake())) return;
+      if (!(await this.implicitHandshake())) return;
     } else {
       this.attach(this.raw);
     }
@@ -158,17 +176,35 @@ export class SmtpSession {
     this.finish('aborted');
   }
 
-  private async handshake(): Promise<boolean> {
+  /**
+   * smtps: the client's first bytes must be its TLS handshake. When a PROXY header from it is refused, they are
+   * looked at first (not taken), within the same handshake deadline.
+   */
+  private async implicitHandshake(): Promise<boolean> {
+    if (!this.origin.refuseProxyHeader) return this.handshake(0);
+    const timeoutMs = this.ctx.settings.tlsHandshakeTimeoutMs;
+    const started = Date.now();
+    this.handshaking = true;
+    const first = await sniffProxySignature(this.raw, timeoutMs);
+    this.handshaking = false;
+    if (this.closed) return false;
+    if (first === 'proxy') {
+      this.refuseProxyHeader();
+      return false;
+    }
+    if (first === 'timeout') return this.tlsFailed(`no TLS handshake within ${timeoutMs} ms`);
+    return this.handshake(Date.now() - started);
+  }
+
+  /** `spentMs`: of the handshake deadline, already used waiting for the client's first byte. */
+  private async handshake(spentMs: number): Promise<boolean> {
     const context = this.ctx.secureContext;
     if (!context) throw new Error('an implicit-TLS listener needs a TLS context');
     this.handshaking = true;
-    const result = await upgradeToTls(this.raw, context, this.ctx.settings.tlsHandshakeTimeoutMs);
+    const timeoutMs = this.ctx.settings.tlsHandshakeTimeoutMs;
+    const result = await upgradeToTls(this.raw, context, timeoutMs, Math.max(1, timeoutMs - spentMs));
     this.handshaking = false;
-    if (!result.ok) {
-      this.ctx.logger.info({ event: 'tls_failed', client_ip: this.clientIp, error: result.reason }, 'TLS handshake failed');
-      this.finish('tls-failed');
-      return false;
-    }
+    if (!result.ok) return this.tlsFailed(result.reason);
     if (this.closed) {
       result.socket.destroy();
       return false;
@@ -177,6 +213,24 @@ export class SmtpSession {
     this.secure = true;
     this.attach(result.socket);
     return true;
+  }
+
+  private tlsFailed(reason: string): false {
+    this.ctx.logger.info({ event: 'tls_failed', client_ip: this.clientIp, error: reason }, 'TLS handshake failed');
+    this.finish('tls-failed');
+    return false;
+  }
+
+  /**
+   * A PROXY header from a client outside listen.proxy_from: it claims another address, which only a trusted
+   * balancer may. On a plain port the SMTP session has begun (our greeting went first), so it ends the SMTP way,
+   * 554 then close, which also tells the operator of a balancer missing from listen.proxy_from what is wrong.
+   * Before an implicit-TLS handshake there is no SMTP to speak (the client expects TLS): the connection is closed.
+   */
+  private refuseProxyHeader(): void {
+    this.ctx.origins.refused(this.clientIp, 'untrusted', 'a PROXY header from an address not in listen.proxy_from');
+    if (this.secure || !this.implicitTls) this.send({ ...REPLY.proxyRefused, close: true });
+    else this.finish('proxy-refused');
   }
 
   private attach(socket: net.Socket): void {
@@ -192,6 +246,8 @@ export class SmtpSession {
     socket.on('drain', onDrain);
     socket.on('close', onGone);
     socket.on('error', onError);
+    // A socket whose first bytes were read for a PROXY header was left paused, with the rest put back.
+    if (socket.isPaused()) socket.resume();
     this.detach = () => {
       socket.setTimeout(0);
       socket.removeListener('data', onData);
@@ -213,8 +269,19 @@ export class SmtpSession {
     return { version: this.socket.getProtocol() ?? 'TLS', cipher: this.socket.getCipher()?.standardName ?? 'unknown' };
   }
 
-  private receive(chunk: Buffer): void {
+  private receive(data: Buffer): void {
     if (this.closed) return;
+    let chunk = data;
+    if (this.firstBytes) {
+      chunk = this.firstBytes.length ? Buffer.concat([this.firstBytes, data]) : data;
+      const signature = proxySignature(chunk);
+      if (signature === 'undecided') {
+        this.firstBytes = chunk;
+        return;
+      }
+      this.firstBytes = null;
+      if (signature !== 'none') return this.refuseProxyHeader();
+    }
     this.inbox.push(chunk);
     this.inboxBytes += chunk.length;
     // A client that floods us is paused until we catch up; TCP then slows it down.
@@ -415,7 +482,7 @@ export class SmtpSession {
     this.user = this.ctx.anonymous ?? null;
     await this.abandonTransaction();
     this.lines = new LineReader(this.ctx.settings.maxCommandLength);
-    if (!(await this.handshake())) return;
+    if (!(await this.handshake(0))) return;
     // Commands are now read from the TLS socket; the caller corks the new one.
   }
 
@@ -674,6 +741,8 @@ export class SmtpSession {
         rejected: this.stats.rejected,
         ended: how,
         duration_ms: Date.now() - this.started,
+        // The load balancer the client came through (listen.proxy_from); client_ip is the client behind it.
+        ...(this.origin.via ? { via: this.origin.via } : {}),
       },
       'session ended',
     );

@@ -7,9 +7,10 @@ export type TlsUpgrade = { ok: true; socket: tls.TLSSocket } | { ok: false; reas
  * The server side of a TLS handshake on an accepted connection, for STARTTLS and implicit TLS alike. It always
  * settles: on success, on a handshake error, when the client closes or resets at any point, or when the
  * handshake takes longer than `timeoutMs`. On failure both sockets are destroyed, so no half-open connection
- * is left holding a slot.
+ * is left holding a slot. `budgetMs` is what is left of `timeoutMs` when part of it was spent before (waiting for
+ * the client's first byte).
  */
-export function upgradeToTls(raw: net.Socket, context: tls.SecureContext, timeoutMs: number): Promise<TlsUpgrade> {
+export function upgradeToTls(raw: net.Socket, context: tls.SecureContext, timeoutMs: number, budgetMs = timeoutMs): Promise<TlsUpgrade> {
   return new Promise((resolve) => {
     // The idle timer belongs to the session; during the handshake only the handshake deadline counts.
     raw.setTimeout(0);
@@ -33,7 +34,7 @@ export function upgradeToTls(raw: net.Socket, context: tls.SecureContext, timeou
     };
     const failed = (error: Error) => settle({ ok: false, reason: error.message });
     const closedEarly = () => settle({ ok: false, reason: 'the client closed the connection during the TLS handshake' });
-    const timer = setTimeout(() => settle({ ok: false, reason: `no TLS handshake within ${timeoutMs} ms` }), timeoutMs);
+    const timer = setTimeout(() => settle({ ok: false, reason: `no TLS handshake within ${timeoutMs} ms` }), budgetMs);
     secure.once('secure', () => settle({ ok: true, socket: secure }));
     secure.on('error', failed);
     for (const socket of [raw, secure] as net.Socket[]) {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
@@ -80,6 +81,36 @@ export function sendOn(connection: SMTPConnection, from: string, to: string[], b
   });
 }
 
+/** A stream over `socket` whose first write carries `first` in front of it: one segment for both. */
+function prependToFirstWrite(socket: net.Socket, first: Buffer): Duplex {
+  let pending: Buffer | null = first;
+  const duplex = new Duplex({
+    write(chunk: Buffer, _encoding, callback) {
+      const data = pending ? Buffer.concat([pending, chunk]) : chunk;
+      pending = null;
+      socket.write(data, callback);
+    },
+    read() {
+      socket.resume();
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(error, callback) {
+      socket.destroy();
+      callback(error);
+    },
+  });
+  socket.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on('end', () => duplex.push(null));
+  socket.on('close', () => duplex.destroy());
+  socket.on('error', () => undefined);
+  return duplex;
+}
+
 /**
  * A byte-exact SMTP client: writes what the test says, reads replies as the server sends them. Hostile-input
  * tests need it because real client libraries refuse to send broken input.
@@ -113,16 +144,29 @@ export class RawSmtpClient {
     for (const w of waiters) w();
   }
 
-  static async connect(port: number, options: { implicitTls?: boolean; localAddress?: string; host?: string } = {}): Promise<RawSmtpClient> {
+  /**
+   * `first`: bytes written as soon as TCP is up, before TLS and before the greeting (a load balancer's PROXY
+   * header, with pipelined commands if the test wants them in the same segment); with implicitTls and
+   * `firstWithTls`, they go in the same write as the TLS ClientHello.
+   */
+  static async connect(
+    port: number,
+    options: { implicitTls?: boolean; localAddress?: string; host?: string; first?: Buffer | string; firstWithTls?: boolean } = {},
+  ): Promise<RawSmtpClient> {
     let socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: options.host ?? '127.0.0.1', port, localAddress: options.localAddress }, () => resolve(s));
       s.once('error', reject);
     });
+    const first = options.first === undefined ? undefined : Buffer.from(options.first);
+    if (first && !(options.implicitTls && options.firstWithTls)) socket.write(first);
     if (options.implicitTls) {
       const plain = socket;
+      const transport = first && options.firstWithTls ? prependToFirstWrite(plain, first) : plain;
       socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-        const s = tls.connect({ socket: plain, rejectUnauthorized: false }, () => resolve(s));
+        const s = tls.connect({ socket: transport, rejectUnauthorized: false }, () => resolve(s));
         s.once('error', reject);
+        // The server may close before the handshake (a refused PROXY header): that fails the connect.
+        plain.once('close', () => reject(new Error('connection closed during the TLS handshake')));
       });
     }
     const client = new RawSmtpClient(socket);

@@ -31,6 +31,9 @@ test('defaults are safe and listen on loopback high ports', () => {
     console: ['127.0.0.1:8025'],
     // Mail to the relay itself is off until the operator opens it.
     inbound: [],
+    // No load balancer: no PROXY header is expected or accepted.
+    proxy_from: [],
+    proxy_timeout: 5000,
   });
   assert.equal(config.abuse.complaints_to_suspend, 1);
   assert.equal(config.complaints.address, undefined);
