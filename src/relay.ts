@@ -81,7 +81,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       records: services.store.cluster,
       node: config.node.name,
       leaseMs: config.node.job_lease_time,
-      tryEveryMs: Math.max(50, Math.min(config.node.heartbeat_interval, Math.floor(config.node.job_lease_time / 3))),
+      tryEveryMs: Math.max(10, Math.min(config.node.heartbeat_interval, Math.floor(config.node.job_lease_time / 6))),
       takesLeases: roles.has('jobs'),
       clock: systemClock,
       logger,

@@ -13,9 +13,9 @@ export interface JobLeaseOptions {
   records: ClusterRecords;
   /** This node's name: the holder written into job_leases and job_runs. */
   node: string;
-  /** node.job_lease_time. */
+  /** node.job_lease_time: the longest a dead node's jobs wait before another node takes them. */
   leaseMs: number;
-  /** How often free or expired leases are looked for (and held ones renewed when a third of them is used). */
+  /** How often free or expired leases are looked for and held ones renewed: at most a sixth of leaseMs. */
   tryEveryMs: number;
   /** False without the `jobs` role: the node never takes a lease, so it never runs these jobs. */
   takesLeases: boolean;
@@ -29,10 +29,13 @@ export interface JobLeaseOptions {
 
 /**
  * Holds this node's job leases. Each job's code keeps its own timer and asks `run(job, work)`, which runs the work
- * only while this node holds the job's lease with at least a third of it left, and records the run (job_runs).
- * Leases are renewed every third of their time, so a run that starts always has time to end before another node
- * could take the job over; a node that dies stops renewing, and its jobs move when their leases end. A stopping
- * node lets its runs finish and deletes its leases at once, so another node takes them on its next try.
+ * only while this node holds the job's lease with a quarter of the lease time left, and records the run
+ * (job_runs). The expiry written is two thirds of the lease time ahead and is renewed once less than half the
+ * lease time is left, at every try (a sixth at most): a live holder always keeps more than a third, and renewals
+ * go on during a run, so the lease never ends under a run unless the store cannot be written for that long. A
+ * node that dies stops renewing: its jobs are free two thirds of the lease time after its last renewal and taken
+ * at another node's next try, within the lease time of its death. A stopping node lets its runs finish and
+ * deletes its leases, so another node takes them on its next try.
  */
 export class JobLeases {
   private readonly jobs = new Set<ServiceJob>();
@@ -61,7 +64,7 @@ export class JobLeases {
   /** Whether this node holds `job` with enough of its lease left to start a run. */
   holds(job: ServiceJob): boolean {
     const expiresAt = this.expiry.get(job);
-    return !this.stopping && expiresAt !== undefined && expiresAt - this.options.clock.now() > this.options.leaseMs / 3;
+    return !this.stopping && expiresAt !== undefined && expiresAt - this.options.clock.now() > this.options.leaseMs / 4;
   }
 
   /** The jobs held now. */
@@ -105,9 +108,8 @@ export class JobLeases {
     const { records, node, leaseMs, clock, logger } = this.options;
     const now = clock.now();
     const held = this.expiry.get(job);
-    // Renewed once a third of it is used: two more tries fit before it ends.
-    if (held !== undefined && held - now > (leaseMs * 2) / 3) return;
-    const expiresAt = now + leaseMs;
+    if (held !== undefined && held - now >= leaseMs / 2) return;
+    const expiresAt = now + Math.floor((leaseMs * 2) / 3);
     let taken: boolean;
     try {
       taken = await records.takeLease(job, node, now, expiresAt);

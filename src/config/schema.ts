@@ -128,7 +128,7 @@ export const configSchema = z.strictObject({
         .transform((roles) => [...new Set(roles as NodeRole[])]),
       // How often the node writes its heartbeat (and what it is doing) to the store; it is live for 3 of these.
       heartbeat_interval: duration('5s'),
-      // How long a job lease lasts without renewal: the holder renews it every third of this.
+      // The longest a dead node's service jobs wait before another node takes them over (see JobLeases).
       job_lease_time: duration('30s'),
       // How long the record of job runs (job_runs) is kept.
       keep_job_runs_for: duration('1d'),
