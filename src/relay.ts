@@ -76,6 +76,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       outboundAddresses: config.outbound.ips.map((ip) => ip.address),
     });
     const roles = new Set(config.node.roles);
+    // delivery.enabled: false is the older way to say a node without the delivery role.
+    if (!config.delivery.enabled) roles.delete('delivery');
     // Leases and heartbeats are measured in real time between processes, whatever clock a test gives the relay.
     const jobs = new JobLeases({
       records: services.store.cluster,
@@ -93,7 +95,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     const inbound = createInbound(config, services, serverTls, logger);
     metrics.countSessions('submission', () => listeners.activeSessions);
     metrics.countSessions('inbound', () => inbound.activeSessions);
-    const { delivery, scheduler } = config.delivery.enabled && roles.has('delivery') ? createDelivery(config, services, logger, metrics) : {};
+    const { delivery, scheduler } = roles.has('delivery') ? createDelivery(config, services, logger, metrics) : {};
     jobs.want('lifecycle');
     jobs.want('pruning');
     if (config.dnsbl.ip_zones.length > 0 || config.dnsbl.domain_zones.length > 0) jobs.want('blocklists');

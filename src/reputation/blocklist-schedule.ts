@@ -43,6 +43,8 @@ export class BlocklistSchedule {
       }
     })
       .then(() => undefined)
+      // The gate itself can fail (the store, recording the run): the next round comes on time all the same.
+      .catch((error: Error) => this.logger.error({ event: 'dnsbl_round_failed', round: 'all', error: error.message }, 'blocklist rounds could not start; the next ones run on time'))
       .finally(() => {
         this.current = null;
       });
