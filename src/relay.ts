@@ -1,4 +1,4 @@
-import { JobLeases } from './cluster/job-leases.js';
+import { JobLeases, SERVICE_JOBS } from './cluster/job-leases.js';
 import { NodeRegistry } from './cluster/node-registry.js';
 import { clusterPool } from './cluster/outbound-pool.js';
 import { ConsoleServer } from './console/http-server.js';
@@ -88,6 +88,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       clock: systemClock,
       logger,
     });
+    metrics.countJobs(SERVICE_JOBS, () => jobs.held());
     const reputation = createBlocklistMonitoring(config, services, logger, jobs);
     const signer = await createSigner(config, services, logger);
     const serverTls = loadServerTls(tls, config.tls);

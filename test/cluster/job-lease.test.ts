@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { SERVICE_JOBS, type ServiceJob } from '../../src/cluster/job-leases.js';
 import type { JobRun } from '../../src/store/cluster-records.js';
 import { Store } from '../../src/store/store.js';
+import { scrape } from '../support/prometheus-scrape.js';
 import { startTestRelay } from '../support/relay-fixture.js';
 import { prepareCluster, waitFor, type ClusterNode } from './nodes-cluster.js';
 
@@ -136,7 +137,9 @@ test('job leases: one node runs each job; kill -9 and SIGTERM move them; recorde
 
 /** SQLite, one node: it takes every job it can run at start, records the runs, and gives the leases up at stop. */
 test('a single SQLite node holds its jobs, records their runs, and releases them at stop', { timeout: 30_000 }, async () => {
-  const relay = await startTestRelay({ overrides: { delivery: { enabled: true }, lifecycle: { interval: '200ms' }, quota: { prune_interval: '200ms' } } });
+  const relay = await startTestRelay({
+    overrides: { delivery: { enabled: true }, lifecycle: { interval: '200ms' }, quota: { prune_interval: '200ms' }, listen: { console: ['127.0.110.60:0'] } },
+  });
   let stopped = false;
   try {
     assert.deepEqual(relay.relay.jobs.held().sort(), ['delay-notices', 'lifecycle', 'pruning', 'purge']);
@@ -150,6 +153,10 @@ test('a single SQLite node holds its jobs, records their runs, and releases them
       10_000,
     );
     for (const r of await store.cluster.runs(0)) assert.equal(r.node, relay.config.node.name);
+    // /metrics says which jobs this node holds: blocklists is not among them (no zone configured).
+    const metrics = await scrape(`http://127.0.110.60:${relay.port('console')}`);
+    for (const job of ['delay-notices', 'lifecycle', 'pruning', 'purge']) assert.equal(metrics.value('relais_job_lease_held', { job }), 1, job);
+    assert.equal(metrics.value('relais_job_lease_held', { job: 'blocklists' }), 0);
     // A restart under the same name takes its own unexpired lease back at once (its predecessor died holding it).
     assert.equal(await store.cluster.takeLease('lifecycle', relay.config.node.name, Date.now(), Date.now() + 30_000), true);
     assert.equal(await store.cluster.takeLease('lifecycle', 'another-node', Date.now(), Date.now() + 30_000), false);
