@@ -115,34 +115,37 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     // Without the submission role no SMTP port is opened at all (submission, smtps, smtp, inbound).
     const bound = roles.has('submission') ? [...(await listeners.start())] : [];
     let consoleServer: ConsoleServer | undefined;
+    let registry: NodeRegistry;
     try {
       if (roles.has('submission')) bound.push(...(await inbound.start()));
       if (roles.has('console') && config.listen.console.length > 0) {
         consoleServer = await ConsoleServer.start(config.listen.console, { services, logger, metrics });
         bound.push(...consoleServer.bound);
       }
+      registry = new NodeRegistry({
+        records: services.store.cluster,
+        node: {
+          name: config.node.name,
+          roles: [...roles],
+          version: relaisVersion(),
+          listen: bound.map((l) => `${l.kind} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`),
+          outboundIps: config.outbound.ips.map((ip) => ({ address: ip.address, ehlo: ip.ehlo ?? config.hostname })),
+          heartbeatMs: config.node.heartbeat_interval,
+        },
+        clock: systemClock,
+        activity: () => ({ sessions: listeners.activeSessions + inbound.activeSessions, deliveries: scheduler?.stats().running ?? 0 }),
+        logger,
+      });
+      await registry.start();
+      // The leases this node can take now are held before its jobs first run (a single node runs them all at once).
+      await jobs.start();
     } catch (error) {
       await listeners.stop();
       await inbound.stop();
+      await consoleServer?.stop();
+      await jobs.stop();
       throw error;
     }
-    const registry = new NodeRegistry({
-      records: services.store.cluster,
-      node: {
-        name: config.node.name,
-        roles: [...roles],
-        version: relaisVersion(),
-        listen: bound.map((l) => `${l.kind} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`),
-        outboundIps: config.outbound.ips.map((ip) => ({ address: ip.address, ehlo: ip.ehlo ?? config.hostname })),
-        heartbeatMs: config.node.heartbeat_interval,
-      },
-      clock: systemClock,
-      activity: () => ({ sessions: listeners.activeSessions + inbound.activeSessions, deliveries: scheduler?.stats().running ?? 0 }),
-      logger,
-    });
-    await registry.start();
-    // The leases this node can take now are held before its jobs first run (a single node runs them all at once).
-    await jobs.start();
     scheduler?.start();
     blocklists.start();
     bounceWatch?.start();
