@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { SERVICE_JOBS, type ServiceJob } from '../../src/cluster/job-leases.js';
+import { listNodes } from '../../src/cluster/node-list.js';
 import type { JobRun } from '../../src/store/cluster-records.js';
 import { Store } from '../../src/store/store.js';
 import { scrape } from '../support/prometheus-scrape.js';
@@ -81,6 +82,16 @@ test('job leases: one node runs each job; kill -9 and SIGTERM move them; recorde
     );
     for (const [job, at] of takenAt) assert.ok(at - killedAt <= LEASE_MS, `${job} was taken over ${at - killedAt} ms after the kill (lease time ${LEASE_MS} ms)`);
     const moveTimes = SERVICE_JOBS.map((job) => (takenAt.get(job) as number) - killedAt);
+    // The killed node never said it stopped: three heartbeats later it is lost, holding nothing.
+    const listed = await listNodes(store, Date.now());
+    assert.deepEqual(
+      listed.map((n) => [n.name, n.state, n.jobs.length > 0]),
+      [
+        ['j1', 'lost', false],
+        ['j2', 'live', [...afterKill.values()].includes('j2')],
+        ['j3', 'live', [...afterKill.values()].includes('j3')],
+      ],
+    );
     const holderB = (job: ServiceJob) => afterKill.get(job) as string;
     await everyJobRunBy(holderB, killedAt);
 
