@@ -1,3 +1,6 @@
+import { JobLeases, SERVICE_JOBS } from './cluster/job-leases.js';
+import { NodeRegistry } from './cluster/node-registry.js';
+import { clusterPool } from './cluster/outbound-pool.js';
 import { ConsoleServer } from './console/http-server.js';
 import { LifecycleJob } from './lifecycle/lifecycle-job.js';
 import { ClamdScanner } from './antivirus/virus-scanner.js';
@@ -18,6 +21,7 @@ import { BounceWatch } from './reputation/bounce-watch.js';
 import { MessageSigner } from './sender-auth/message-signer.js';
 import { secretKeyPath } from './sender-auth/secret-key.js';
 import { systemClock, type Clock } from './shared/clock.js';
+import { relaisVersion } from './shared/version.js';
 import { leaseOwner } from './store/delivery-queue.js';
 import { AuthGuard } from './submission/auth-guard.js';
 import { ClientOrigins } from './submission/client-origin.js';
@@ -45,6 +49,8 @@ export interface Relay extends Services {
   blocklists: BlocklistSchedule;
   /** The subscription lifecycle job; `runNow()` runs it at once. */
   lifecycle: LifecycleJob;
+  /** The service jobs' leases: which of them this node runs now. */
+  jobs: JobLeases;
   listeners: BoundListener[];
   /** Counters and gauges served at /metrics on listen.console (kept, and counting, when the console is off). */
   metrics: RelayMetrics;
@@ -70,14 +76,36 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       readStore: () => services.store.metrics.snapshot(),
       outboundAddresses: config.outbound.ips.map((ip) => ip.address),
     });
-    const reputation = createBlocklistMonitoring(config, services, logger);
+    const roles = new Set(config.node.roles);
+    // delivery.enabled: false is the older way to say a node without the delivery role.
+    if (!config.delivery.enabled) roles.delete('delivery');
+    // Leases and heartbeats are measured in real time between processes, whatever clock a test gives the relay.
+    const jobs = new JobLeases({
+      records: services.store.cluster,
+      node: config.node.name,
+      leaseMs: config.node.job_lease_time,
+      tryEveryMs: Math.max(10, Math.min(config.node.heartbeat_interval, Math.floor(config.node.job_lease_time / 6))),
+      takesLeases: roles.has('jobs'),
+      clock: systemClock,
+      logger,
+    });
+    metrics.countJobs(SERVICE_JOBS, () => jobs.held());
+    const reputation = createBlocklistMonitoring(config, services, logger, jobs);
     const signer = await createSigner(config, services, logger);
     const serverTls = loadServerTls(tls, config.tls);
     const listeners = createSubmission(config, services, spool, signer, serverTls, logger, reputation.senderDomains, metrics);
     const inbound = createInbound(config, services, serverTls, logger);
     metrics.countSessions('submission', () => listeners.activeSessions);
     metrics.countSessions('inbound', () => inbound.activeSessions);
-    const { delivery, scheduler } = config.delivery.enabled ? createDelivery(config, services, logger, metrics) : {};
+    const { delivery, scheduler } = roles.has('delivery') ? createDelivery(config, services, logger, metrics) : {};
+    jobs.want('lifecycle');
+    jobs.want('pruning');
+    if (config.dnsbl.ip_zones.length > 0 || config.dnsbl.domain_zones.length > 0) jobs.want('blocklists');
+    if (delivery) {
+      jobs.want('delay-notices');
+      jobs.want('purge');
+      delivery.serviceJob = (job, work) => jobs.run(job, work);
+    }
     if (scheduler) spool.onCommitted = () => scheduler.wake();
     const bounceWatch = delivery && config.abuse.max_bounce_rate !== undefined ? new BounceWatch(services.bounces, clock, config.abuse.bounce_check_interval, logger) : undefined;
     if (delivery && bounceWatch) delivery.onSettled = (credentialId) => bounceWatch.settled(credentialId);
@@ -85,30 +113,61 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
     // Listed addresses and pinnings are known before the first job leaves.
     await delivery?.restrictions.refresh(clock.now());
     const blocklists = reputation.schedule(delivery);
-    const bound = [...(await listeners.start())];
+    // Without the submission role no SMTP port is opened at all (submission, smtps, smtp, inbound).
+    const bound = roles.has('submission') ? [...(await listeners.start())] : [];
     let consoleServer: ConsoleServer | undefined;
+    let registry: NodeRegistry;
     try {
-      bound.push(...(await inbound.start()));
-      if (config.listen.console.length > 0) {
+      if (roles.has('submission')) bound.push(...(await inbound.start()));
+      if (roles.has('console') && config.listen.console.length > 0) {
         consoleServer = await ConsoleServer.start(config.listen.console, { services, logger, metrics });
         bound.push(...consoleServer.bound);
       }
+      registry = new NodeRegistry({
+        records: services.store.cluster,
+        node: {
+          name: config.node.name,
+          roles: [...roles],
+          version: relaisVersion(),
+          listen: bound.map((l) => `${l.kind} ${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`),
+          outboundIps: config.outbound.ips.map((ip) => ({ address: ip.address, ehlo: ip.ehlo ?? config.hostname })),
+          heartbeatMs: config.node.heartbeat_interval,
+        },
+        clock: systemClock,
+        activity: () => ({ sessions: listeners.activeSessions + inbound.activeSessions, deliveries: scheduler?.stats().running ?? 0 }),
+        logger,
+      });
+      await registry.start();
+      // The leases this node can take now are held before its jobs first run (a single node runs them all at once).
+      await jobs.start();
     } catch (error) {
       await listeners.stop();
       await inbound.stop();
+      await consoleServer?.stop();
+      await jobs.stop();
       throw error;
     }
     scheduler?.start();
     blocklists.start();
     bounceWatch?.start();
-    const lifecycle = new LifecycleJob(services.subscriptions, config.lifecycle.interval, logger);
+    const lifecycle = new LifecycleJob(services.subscriptions, config.lifecycle.interval, logger, (work) => jobs.run('lifecycle', work));
     lifecycle.start();
-    const maintenance = setInterval(() => {
-      services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
-      services.bounces.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'bounce count pruning failed'));
-    }, 3_600_000);
+    const maintenance = setInterval(
+      () =>
+        void jobs
+          .run('pruning', async () => {
+            await services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
+            await services.bounces.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'bounce count pruning failed'));
+            await services.store.cluster.pruneRuns(Date.now() - config.node.keep_job_runs_for);
+          })
+          .catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'pruning failed; retried next interval')),
+      config.quota.prune_interval,
+    );
     maintenance.unref();
-    logger.info({ event: 'started', listeners: bound, store: services.store.dialect, delivery: Boolean(scheduler) }, 'relay started');
+    logger.info(
+      { event: 'started', node: config.node.name, roles: [...roles], listeners: bound, store: services.store.dialect, delivery: Boolean(scheduler), jobs: jobs.held() },
+      'relay started',
+    );
     return {
       ...services,
       logger,
@@ -116,6 +175,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       metrics,
       tls,
       lifecycle,
+      jobs,
       delivery,
       scheduler,
       blocklists,
@@ -127,7 +187,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       },
       async stop() {
         clearInterval(maintenance);
-        await Promise.all([listeners.stop(), inbound.stop(), consoleServer?.stop()]);
+        // The job leases go at once (after the runs under way), so another node takes the jobs without waiting.
+        await Promise.all([listeners.stop(), inbound.stop(), consoleServer?.stop(), jobs.stop()]);
         await spool.drain();
         await blocklists.stop();
         await reputation.drain();
@@ -135,6 +196,7 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
         await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
         delivery?.close();
         await bounceWatch?.stop();
+        await registry.stop();
         await services.close();
         logger.info({ event: 'stopped' }, 'relay stopped');
         logger.flush?.();
@@ -293,9 +355,10 @@ async function releaseOwnLeases(config: RelaisConfig, services: Services, logger
 /**
  * Blocklist monitoring: the outbound addresses and the sender domains looked up in the configured zones every
  * dnsbl.interval, sender domains recorded from the submission path and checked when first seen, changes told
- * to the operator. Several nodes may run it at once: every write is conditional, so each change counts once.
+ * to the operator. The rounds run on one node at a time (the blocklist job lease) over every node's addresses;
+ * every write is conditional too, so a change counts once even if two rounds ever met.
  */
-function createBlocklistMonitoring(config: RelaisConfig, services: Services, logger: Logger) {
+function createBlocklistMonitoring(config: RelaisConfig, services: Services, logger: Logger, jobs: JobLeases) {
   const lookup = new DnsblLookup(config.dns.servers, config.dnsbl.timeout, config.dnsbl.concurrency);
   const alerts = new OperatorAlerts(services.systemMail, config.alerts.email, logger);
   const domains = new DomainBlocklistMonitor({ store: services.store, lookup, clock: services.clock, logger, suspensions: services.suspensions, zones: config.dnsbl.domain_zones });
@@ -319,22 +382,22 @@ function createBlocklistMonitoring(config: RelaisConfig, services: Services, log
     senderDomains,
     schedule(delivery: DeliveryService | undefined): BlocklistSchedule {
       const rounds: Round[] = [];
-      const addresses = config.outbound.ips.map((ip) => ip.address);
-      if (config.dnsbl.ip_zones.length > 0 && addresses.length > 0) {
+      if (config.dnsbl.ip_zones.length > 0) {
         const ips = new IpBlocklistMonitor({
           store: services.store,
           lookup,
           clock: services.clock,
           logger,
           alerts,
-          addresses,
+          // The whole pool, every node's: one node at a time runs the rounds for the service.
+          addresses: async () => (await clusterPool(services.store.cluster, config)).map((a) => a.address),
           zones: config.dnsbl.ip_zones,
           ...(delivery ? { onListings: (listings) => delivery.restrictions.applyListings(listings) } : {}),
         });
         rounds.push({ name: 'outbound addresses', run: () => ips.runOnce() });
       }
       if (config.dnsbl.domain_zones.length > 0) rounds.push({ name: 'sender domains', run: () => domains.runOnce() });
-      return new BlocklistSchedule(rounds, config.dnsbl.interval, logger);
+      return new BlocklistSchedule(rounds, config.dnsbl.interval, logger, (work) => jobs.run('blocklists', work));
     },
     async drain(): Promise<void> {
       await senderDomains.drain();

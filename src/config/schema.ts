@@ -95,6 +95,10 @@ export const DEFAULT_DKIM_HEADERS = [
 /** A DNS owner name, underscores allowed (`_spf.relay.example.net`). */
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)+$/;
 
+/** What a node may do: accept mail, deliver it, serve the console and API, run the service's jobs. */
+export const NODE_ROLES = ['submission', 'delivery', 'console', 'jobs'] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
+
 /** A node's name for its leases: letters, digits, dot, dash, underscore; `/` separates it from the process instance. */
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -116,6 +120,18 @@ export const configSchema = z.strictObject({
         .string()
         .regex(NODE_NAME, 'expected a name of letters, digits, ".", "-" or "_" (at most 100), unique among the nodes sharing the store')
         .default(os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100) || 'relais'),
+      // What this node does; `relais start --roles` overrides it.
+      roles: z
+        .array(z.string().refine((r): r is NodeRole => (NODE_ROLES as readonly string[]).includes(r), `expected one of the roles ${NODE_ROLES.join(', ')}`))
+        .min(1, `give at least one role of ${NODE_ROLES.join(', ')}`)
+        .default([...NODE_ROLES])
+        .transform((roles) => [...new Set(roles as NodeRole[])]),
+      // How often the node writes its heartbeat (and what it is doing) to the store; it is live for 3 of these.
+      heartbeat_interval: duration('5s'),
+      // The longest a dead node's service jobs wait before another node takes them over (see JobLeases).
+      job_lease_time: duration('30s'),
+      // How long the record of job runs (job_runs) is kept.
+      keep_job_runs_for: duration('1d'),
     })
     .prefault({}),
   data_dir: z.string().min(1).default('./data'),
@@ -200,6 +216,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       window: duration('24h'),
       reservation_ttl: duration('1h'),
+      // How often expired quota buckets and bounce counts are pruned (one node at a time, under a job lease).
+      prune_interval: duration('1h'),
     })
     .prefault({}),
   queue: z

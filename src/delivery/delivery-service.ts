@@ -50,6 +50,13 @@ export class DeliveryService {
   private readonly notices: OwnMailSettings;
   private lastAvoidanceSync = 0;
   private lastPurge = 0;
+  /** Real time (performance.now) of the last delay-notice scan: at most one per queue.scan_interval. */
+  private lastDelayScan = -Infinity;
+  /**
+   * Runs a service job (the delay-notice scan, the purge) if this node is the one to run it now: with several
+   * nodes, the holder of its job lease. A relay sets it; alone, a node always is.
+   */
+  serviceJob: (job: 'delay-notices' | 'purge', work: () => Promise<void>) => Promise<unknown> = (_job, work) => work();
   private readonly settles: SettleBatcher;
   /** Called once a job's outcomes for a credential's message are durable (the bounce-rate watch listens). */
   onSettled: (credentialId: number) => void = () => undefined;
@@ -164,15 +171,23 @@ export class DeliveryService {
   async periodic(): Promise<void> {
     const now = this.clock.now();
     await this.restrictions.refreshIfDue(now);
-    for (const id of await this.store.delivery.dueDelayNotices(now, 100)) await this.delayNotice(id, now);
+    // Every pass would be a query (and a recorded job run) per committed message under load: once a scan interval.
+    if (performance.now() - this.lastDelayScan >= this.config.queue.scan_interval) {
+      await this.serviceJob('delay-notices', async () => {
+        this.lastDelayScan = performance.now();
+        for (const id of await this.store.delivery.dueDelayNotices(now, 100)) await this.delayNotice(id, now);
+      });
+    }
     if (now - this.lastAvoidanceSync > 10_000) {
       this.lastAvoidanceSync = now;
       this.ips.prune(now);
       for (const a of await this.store.delivery.avoidances(now)) this.ips.avoid(a.sourceIp, a.destination, a.until, a.reason ?? '');
     }
     if (now - this.lastPurge > 3_600_000) {
-      this.lastPurge = now;
-      await this.store.delivery.purge(now - this.config.delivery.keep_log_for);
+      await this.serviceJob('purge', async () => {
+        this.lastPurge = now;
+        await this.store.delivery.purge(now - this.config.delivery.keep_log_for);
+      });
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../log/logger.js';
+import type { JobGate } from '../reputation/blocklist-schedule.js';
 import type { SubscriptionService } from './subscription-service.js';
 
 /**
@@ -14,6 +15,8 @@ export class LifecycleJob {
     private readonly subscriptions: SubscriptionService,
     private readonly intervalMs: number,
     private readonly logger: Logger,
+    /** Several nodes: only the holder of the lifecycle job lease runs it. */
+    private readonly gate: JobGate = (work) => work(),
   ) {}
 
   start(): void {
@@ -25,13 +28,13 @@ export class LifecycleJob {
   /** One run now, or the one in progress. */
   runNow(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.running ??= this.subscriptions
-      .runLifecycle()
-      .then((outcome) => {
-        if (outcome.orders || outcome.reminders || outcome.renewed || outcome.expired) {
-          this.logger.info({ event: 'lifecycle', ...outcome }, 'subscription lifecycle');
-        }
-      })
+    this.running ??= this.gate(async () => {
+      const outcome = await this.subscriptions.runLifecycle();
+      if (outcome.orders || outcome.reminders || outcome.renewed || outcome.expired) {
+        this.logger.info({ event: 'lifecycle', ...outcome }, 'subscription lifecycle');
+      }
+    })
+      .then(() => undefined)
       .catch((error: Error) => this.logger.error({ event: 'lifecycle_failed', error: error.message }, 'subscription lifecycle run failed; retried next interval'))
       .finally(() => (this.running = undefined));
     return this.running;

@@ -46,6 +46,7 @@ export class RelayMetrics implements SubmissionObserver, DeliveryObserver {
   private readonly deliveries: Counter<'outcome' | 'kind'>;
   private readonly latency: Histogram;
   private readonly sessionSources = new Map<string, () => number>();
+  private readonly jobSource: { all: readonly string[]; held: () => readonly string[] } = { all: [], held: () => [] };
   private readonly storeReadings: StoreReadings;
 
   constructor(private readonly options: RelayMetricsOptions) {
@@ -97,8 +98,25 @@ export class RelayMetrics implements SubmissionObserver, DeliveryObserver {
         for (const [service, count] of sessions) this.labels({ service }).set(count());
       },
     });
+    const jobs = this.jobSource;
+    new Gauge({
+      name: 'relais_job_lease_held',
+      help: 'Whether this node holds the lease of each service job (1) or not (0): across the nodes, each job should be held once.',
+      labelNames: ['job'],
+      registers,
+      collect() {
+        const held = new Set(jobs.held());
+        for (const job of jobs.all) this.labels({ job }).set(held.has(job) ? 1 : 0);
+      },
+    });
     this.storeReadings = new StoreReadings(options.readStore);
     this.storeGauges(registers);
+  }
+
+  /** The service jobs and those whose lease this node holds, read when scraped. */
+  countJobs(all: readonly string[], held: () => readonly string[]): void {
+    this.jobSource.all = all;
+    this.jobSource.held = held;
   }
 
   /** Sessions of a listener group, counted when scraped. */

@@ -11,8 +11,8 @@ export interface IpMonitorDeps {
   clock: Clock;
   logger: Logger;
   alerts: OperatorAlerts;
-  /** outbound.ips. */
-  addresses: readonly string[];
+  /** The whole outbound pool, every node's (read at each round: nodes come and go). */
+  addresses: () => Promise<readonly string[]>;
   /** dnsbl.ip_zones. */
   zones: readonly string[];
   /** This node's delivery applies the round's listings at once rather than at its next refresh. */
@@ -31,7 +31,8 @@ export class IpBlocklistMonitor {
   constructor(private readonly deps: IpMonitorDeps) {}
 
   async runOnce(): Promise<void> {
-    const { addresses, zones, lookup, store, clock } = this.deps;
+    const { zones, lookup, store, clock } = this.deps;
+    const addresses = await this.deps.addresses();
     if (addresses.length === 0 || zones.length === 0) return;
     const checks = addresses.flatMap((address) => zones.map((zone) => ({ address, zone })));
     const changes = await Promise.all(
@@ -45,7 +46,7 @@ export class IpBlocklistMonitor {
     for (const c of changes) if (c.change) await this.report(c.address, c.zone, c.change, c.answer);
     const listings = (await store.blocklists.listedIps()).filter((l) => zones.includes(l.zone));
     this.deps.onListings?.(listings);
-    await this.checkWholePool(listings, changes.some((c) => c.change === 'listed'));
+    await this.checkWholePool(addresses, listings, changes.some((c) => c.change === 'listed'));
   }
 
   private async report(address: string, zone: string, change: 'listed' | 'delisted', answer: ZoneAnswer): Promise<void> {
@@ -78,11 +79,11 @@ export class IpBlocklistMonitor {
    * Every address listed: nothing can leave. Logged as an error every round; mailed once, by the node whose
    * write listed the last address (a restart, or another node, finds it already so and only logs).
    */
-  private async checkWholePool(listings: readonly Listing[], listedNow: boolean): Promise<void> {
+  private async checkWholePool(addresses: readonly string[], listings: readonly Listing[], listedNow: boolean): Promise<void> {
     const listed = new Set(listings.map((l) => l.subject));
-    const all = this.deps.addresses.every((a) => listed.has(a));
+    const all = addresses.every((a) => listed.has(a));
     if (all) {
-      const fields = { addresses: this.deps.addresses, zones: [...new Set(listings.map((l) => l.zone))] };
+      const fields = { addresses, zones: [...new Set(listings.map((l) => l.zone))] };
       if (!this.allListed && listedNow) {
         await this.deps.alerts.raise({
           level: 'error',

@@ -414,6 +414,40 @@ ALTER TABLE plans ADD COLUMN subscription_id {int};
 ALTER TABLE customers ADD COLUMN language TEXT
 `,
   },
+  {
+    version: 13,
+    name: 'cluster: node registry, job leases, job runs',
+    // Additive only: nodes of the previous version keep running beside it (they neither read nor write these).
+    // job_leases' primary key with a conditional upsert is what lets one node at a time hold a job.
+    sql: `
+CREATE TABLE nodes (
+  name TEXT PRIMARY KEY,
+  roles TEXT NOT NULL,
+  version TEXT NOT NULL,
+  listen TEXT NOT NULL,
+  outbound_ips TEXT NOT NULL,
+  started_at {int} NOT NULL,
+  heartbeat_at {int} NOT NULL,
+  heartbeat_ms {int} NOT NULL,
+  stopped_at {int},
+  sessions {int} NOT NULL DEFAULT 0,
+  deliveries {int} NOT NULL DEFAULT 0
+);
+CREATE TABLE job_leases (
+  job TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_at {int} NOT NULL
+);
+CREATE TABLE job_runs (
+  id {id},
+  job TEXT NOT NULL,
+  node TEXT NOT NULL,
+  started_at {int} NOT NULL,
+  ended_at {int}
+);
+CREATE INDEX job_runs_by_start ON job_runs(started_at)
+`,
+  },
 ];
 
 const TYPES: Record<Dialect, Record<string, string>> = {

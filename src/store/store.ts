@@ -8,6 +8,7 @@ import { WebSessions } from './web-sessions.js';
 import { Subscriptions } from './subscriptions.js';
 import { ComplaintRecords } from './complaints.js';
 import { BounceRates } from './bounce-rates.js';
+import { ClusterRecords } from './cluster-records.js';
 import { CredentialHistory } from './credential-history.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import { DkimKeyStore } from './dkim-keys.js';
@@ -73,6 +74,8 @@ export class Store {
   /** Gauges read at scrape time (queue, suspensions, listings) and the readiness check. */
   readonly metrics: MetricsReadings;
   readonly subscriptions: Subscriptions;
+  /** The node registry, the job leases and the record of job runs. */
+  readonly cluster: ClusterRecords;
 
   private constructor(readonly db: SqlDatabase) {
     this.delivery = new DeliveryQueue(db);
@@ -88,6 +91,7 @@ export class Store {
     this.audit = new AuditLog(db);
     this.metrics = new MetricsReadings(db);
     this.subscriptions = new Subscriptions(db);
+    this.cluster = new ClusterRecords(db);
   }
 
   /**

@@ -52,8 +52,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT):
   });
 }
 
-export async function startRelayProcess(configFile: string): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [...relaisCommand(), 'start', '--config', configFile], {
+/** `relais start --config FILE`, with `args` after it (`--roles delivery`). */
+export async function startRelayProcess(configFile: string, args: readonly string[] = []): Promise<RelayProcess> {
+  const child = spawn(process.execPath, [...relaisCommand(), 'start', '--config', configFile, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

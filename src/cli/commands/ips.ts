@@ -7,11 +7,12 @@ import { isoOrNull, printJson, printLine, printTable, when } from '../output.js'
 
 export function registerIpCommands(program: Command): void {
   const ip = program.command('ip').description('the outbound IP pool');
-  command(ip, 'list', 'each outbound address: state, messages sent over 24 h, last error').action(async (options: CommonOptions) => {
+  command(ip, 'list', 'each outbound address of the whole pool: the node that owns it, state, messages sent over 24 h, last error').action(async (options: CommonOptions) => {
     await withServices(options, async (services) => {
       const rows = (await outboundAddressStates(services)).map((a) => ({
         address: a.address ?? '(system default)',
         ehlo: a.ehlo,
+        nodes: a.nodes,
         state: a.state === 'avoided' ? `avoided for ${a.avoidedFor.length} destination(s)` : a.state,
         listings: a.listings.map((l) => ({ zone: l.zone, code: l.code, reason: l.reason, since: isoOrNull(l.since) })),
         avoided_for: a.avoidedFor.map((v) => ({ destination: v.destination, until: isoOrNull(v.until), reason: v.reason })),
@@ -21,10 +22,11 @@ export function registerIpCommands(program: Command): void {
       }));
       if (options.json) return printJson(rows);
       printTable(
-        ['ADDRESS', 'EHLO', 'STATE', 'SENT 24H', 'LAST ERROR'],
+        ['ADDRESS', 'EHLO', 'NODE', 'STATE', 'SENT 24H', 'LAST ERROR'],
         rows.map((r) => [
           r.address,
           r.ehlo,
+          r.nodes.join(', '),
           r.listings.length ? `listed (${r.listings.map((l) => l.zone).join(', ')})` : r.state,
           r.sent_24h,
           r.last_error ? `${when(Date.parse(r.last_error_at as string))} ${r.last_error}` : '-',

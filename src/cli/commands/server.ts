@@ -6,51 +6,56 @@ import { redactUrl } from '../../store/postgres-database.js';
 import fs from 'node:fs';
 import { resolve } from 'node:path';
 import { InputError } from '../../accounts/validation.js';
+import { parseRoles } from '../../cluster/roles.js';
+import { NODE_ROLES } from '../../config/schema.js';
 import { command, readConfig, withServices, type CommonOptions } from '../context.js';
 import { commandHint } from '../invocation.js';
 import { printJson } from '../output.js';
 
 export function registerServerCommands(program: Command): void {
-  command(program, 'start', 'start the relay: submission listeners on the configured addresses').action(async (options: CommonOptions) => {
-    const config = readConfig(options);
-    const relay = await startRelay(config);
-    const hint = commandHint(configPath(options.config));
-    const lines = [
-      `Relais is running as ${config.hostname}, store ${redactUrl(config.store.url)}`,
-      ...relay.listeners.map((l) => `  ${l.kind.padEnd(10)} ${l.address}:${l.port} (${l.tls})`),
-      relay.tls.generated ? `  generated a self-signed TLS certificate: ${relay.tls.cert}` : `  TLS certificate: ${relay.tls.cert}`,
-      'Create a first credential (in another terminal):',
-      `  ${hint} customer add "Example Co" --email admin@example.com`,
-      `  ${hint} credential add --customer "Example Co"`,
-      `  ${hint} plan add --credential USERNAME --quota 1000`,
-    ];
-    process.stderr.write(`${lines.join('\n')}\n`);
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      relay.logger.info({ event: 'signal', signal }, 'stopping');
-      // The promise to the operator is stop_grace plus a little: whatever a peer or the store does, go then.
-      const limitMs = config.delivery.stop_grace + 5_000;
-      setTimeout(() => {
-        relay.logger.error({ event: 'stop_overdue', after_ms: limitMs }, `stop did not finish within delivery.stop_grace + 5 s (${limitMs} ms); exiting now, unsettled deliveries are retried after their lease`);
-        relay.logger.flush?.();
-        process.exit(1);
-      }, limitMs).unref();
-      await relay.stop();
-      process.exit(0);
-    };
-    process.on('SIGTERM', () => void stop('SIGTERM'));
-    // After a certificate renewal (certbot's deploy hook, say): `kill -HUP` loads the new files without a restart.
-    process.on('SIGHUP', () => {
-      try {
-        relay.reloadTls();
-      } catch (error) {
-        relay.logger.error({ event: 'tls_reload_failed', error: (error as Error).message }, 'TLS reload failed; keeping the current certificate');
-      }
+  command(program, 'start', 'start the relay: submission listeners on the configured addresses')
+    .option('--roles <roles>', `what this node does, comma-separated (setting node.roles): ${NODE_ROLES.join(', ')}`)
+    .action(async (options: CommonOptions & { roles?: string }) => {
+      const read = readConfig(options);
+      const config = options.roles === undefined ? read : { ...read, node: { ...read.node, roles: parseRoles(options.roles) } };
+      const relay = await startRelay(config);
+      const hint = commandHint(configPath(options.config));
+      const lines = [
+        `Relais is running as ${config.hostname}, store ${redactUrl(config.store.url)}`,
+        ...relay.listeners.map((l) => `  ${l.kind.padEnd(10)} ${l.address}:${l.port} (${l.tls})`),
+        relay.tls.generated ? `  generated a self-signed TLS certificate: ${relay.tls.cert}` : `  TLS certificate: ${relay.tls.cert}`,
+        'Create a first credential (in another terminal):',
+        `  ${hint} customer add "Example Co" --email admin@example.com`,
+        `  ${hint} credential add --customer "Example Co"`,
+        `  ${hint} plan add --credential USERNAME --quota 1000`,
+      ];
+      process.stderr.write(`${lines.join('\n')}\n`);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        relay.logger.info({ event: 'signal', signal }, 'stopping');
+        // The promise to the operator is stop_grace plus a little: whatever a peer or the store does, go then.
+        const limitMs = config.delivery.stop_grace + 5_000;
+        setTimeout(() => {
+          relay.logger.error({ event: 'stop_overdue', after_ms: limitMs }, `stop did not finish within delivery.stop_grace + 5 s (${limitMs} ms); exiting now, unsettled deliveries are retried after their lease`);
+          relay.logger.flush?.();
+          process.exit(1);
+        }, limitMs).unref();
+        await relay.stop();
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      // After a certificate renewal (certbot's deploy hook, say): `kill -HUP` loads the new files without a restart.
+      process.on('SIGHUP', () => {
+        try {
+          relay.reloadTls();
+        } catch (error) {
+          relay.logger.error({ event: 'tls_reload_failed', error: (error as Error).message }, 'TLS reload failed; keeping the current certificate');
+        }
+      });
+      process.on('SIGINT', () => void stop('SIGINT'));
     });
-    process.on('SIGINT', () => void stop('SIGINT'));
-  });
 
   command(program, 'init', 'create the store named by the configuration (start does it too), and say where it is').action(async (options: CommonOptions) => {
     const config = readConfig(options);

@@ -7,6 +7,7 @@ import { iso, isoAt, isoSchema, requireStaff } from './scope.js';
 export const outboundIpSchema = z.object({
   address: z.string().describe('The address, or "(system default)" without outbound.ips.'),
   ehlo: z.string(),
+  nodes: z.array(z.string()).describe('The nodes that have this address bound (outbound.ips), from the node registry.'),
   state: z.enum(['active', 'avoided', 'listed']),
   listings: z.array(z.object({ zone: z.string(), code: z.string().nullable(), reason: z.string().nullable(), since: isoSchema.nullable() })),
   avoided_for: z.array(z.object({ destination: z.string(), until: isoSchema, reason: z.string().nullable() })),
@@ -31,6 +32,7 @@ export async function listOutboundIps(services: Services, viewer: Viewer): Promi
   return (await outboundAddressStates(services)).map((a) => ({
     address: a.address ?? '(system default)',
     ehlo: a.ehlo,
+    nodes: a.nodes,
     state: a.state,
     listings: a.listings.map((l) => ({ zone: l.zone, code: l.code, reason: l.reason, since: iso(l.since) })),
     avoided_for: a.avoidedFor.map((x) => ({ destination: x.destination, until: isoAt(x.until), reason: x.reason })),

@@ -14,8 +14,8 @@ export function addressPages(app: FastifyInstance, services: Services, guard: pr
       'Outbound addresses',
       '/ips',
       html`<h1>Outbound addresses</h1>
-<div class="table"><table><thead><tr><th>Address</th><th>EHLO</th><th>State</th><th>Sent 24 h</th><th>Last error</th></tr></thead><tbody>${addresses.map(
-        (a) => html`<tr data-address="${a.address ?? 'default'}"><td><code>${a.address ?? '(system default)'}</code></td><td>${a.ehlo}</td>
+<div class="table"><table><thead><tr><th>Address</th><th>EHLO</th><th>Node</th><th>State</th><th>Sent 24 h</th><th>Last error</th></tr></thead><tbody>${addresses.map(
+        (a) => html`<tr data-address="${a.address ?? 'default'}"><td><code>${a.address ?? '(system default)'}</code></td><td>${a.ehlo}</td><td>${a.nodes.join(', ')}</td>
 <td><span class="state ${a.state === 'listed' ? 'bad' : a.state === 'avoided' ? 'wait' : 'ok'}">${a.state}</span>
 ${a.listings.map((l) => html`<div>listed in ${l.zone} since ${when(l.since)}${l.code ? ` (${l.code})` : ''}${l.reason ? `: ${l.reason}` : ''}</div>`)}
 ${a.avoidedFor.map((v) => html`<div class="muted">avoided for ${v.destination} until ${when(v.until)}${v.reason ? ` (${v.reason})` : ''}</div>`)}</td>
