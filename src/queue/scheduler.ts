@@ -138,18 +138,45 @@ export class Scheduler {
     await this.release(late);
   }
 
+  /**
+   * Gives back the recipients of a job that failed for want of the store, as soon as the store takes it: tried
+   * every scan interval while this scheduler runs. After a stop the lease ends by itself.
+   */
+  private async giveBack(ids: readonly number[]): Promise<void> {
+    while (this.running) {
+      try {
+        for (let i = 0; i < ids.length; i += 500) await this.queue.release(ids.slice(i, i + 500), this.clock.now(), this.options.owner);
+        return;
+      } catch {
+        await new Promise<void>((resolve) => setTimeout(resolve, this.options.scanIntervalMs).unref());
+      }
+    }
+  }
+
   /** Gives recipients back, due at once; in slices, as renewals. */
   private async release(ids: readonly number[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) await this.queue.release(ids.slice(i, i + 500), this.clock.now(), this.options.owner).catch(() => undefined);
   }
 
   private async run(): Promise<void> {
+    // An unreachable store fails every pass: said once when it starts, and once when a pass succeeds again.
+    let failingSince: number | null = null;
+    let failedPasses = 0;
     while (this.running) {
       try {
         await this.fill();
         await this.periodic();
+        if (failingSince !== null) {
+          this.logger.warn({ event: 'scheduler_resumed', failed_passes: failedPasses, down_ms: this.clock.now() - failingSince }, 'scheduler passes succeed again');
+          failingSince = null;
+          failedPasses = 0;
+        }
       } catch (error) {
-        this.logger.error({ event: 'scheduler_error', error: (error as Error).message }, 'scheduler pass failed; retrying');
+        failedPasses++;
+        if (failingSince === null) {
+          failingSince = this.clock.now();
+          this.logger.error({ event: 'scheduler_error', error: (error as Error).message }, 'scheduler pass failed; retrying every scan interval');
+        }
       }
       if (!this.running) break;
       if (this.wakeRequested) {
@@ -189,8 +216,12 @@ export class Scheduler {
         await this.release(claimed.map((r) => r.id));
         break;
       }
-      for (const r of claimed) this.held.add(r.id);
-      for (const job of groupJobs(claimed)) this.queues.add(job);
+      // A recipient this node still holds came back because its lease ran out while the store was unreachable
+      // (renewals failed): its job is under way or its outcome is waiting to be written, so it must not be sent
+      // again. The claim only renewed the lease.
+      const fresh = claimed.filter((r) => !this.held.has(r.id));
+      for (const r of fresh) this.held.add(r.id);
+      for (const job of groupJobs(fresh)) this.queues.add(job);
       this.dispatch();
       if (claimed.length < this.options.claimBatch) break;
     }
@@ -224,12 +255,19 @@ export class Scheduler {
       const fail = (error: Error) => {
         this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
       };
+      let handedBack = false;
       const work = this.runJob(job)
         .then(async (run) => {
+          handedBack = true;
           freeSlot();
           if (run) await run.settled;
         })
-        .catch(fail)
+        .catch(async (error: Error) => {
+          fail(error);
+          // The job failed before it had an outcome (the store did not answer the read of the message): nothing
+          // was sent, so its recipients are given back, due now, rather than left waiting for their lease.
+          if (!handedBack) await this.giveBack(job.recipients.map((r) => r.id));
+        })
         .finally(() => {
           for (const r of job.recipients) this.held.delete(r.id);
           freeSlot();
