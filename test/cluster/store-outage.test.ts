@@ -3,11 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import pg from 'pg';
 import { startReceiver } from '../peers/receiver.js';
 import { freePort } from '../peers/ports.js';
 import { prepareCrashRelay, startRelayProcess } from '../support/relay-process.js';
-import { RawSmtpClient } from '../support/smtp-clients.js';
+import { AUTH_TROUBLE, firstAcceptedAfter, recipientStates, STORE_TROUBLE, submitUntil, waitUntil, type Tally } from '../support/outage-load.js';
 import { startThrowawayPostgres } from '../support/throwaway-postgres.js';
 
 /**
@@ -24,19 +23,6 @@ const RELAY_ADDRESS = '127.0.112.2';
 const OUTBOUND_ADDRESS = '127.0.112.11';
 const RECEIVER_ADDRESS = '127.0.112.21';
 const OUTAGE_MS = 6_000;
-const STORE_TROUBLE = /^451 4\.3\.0 /;
-// RFC 4954: a temporary failure to check a login is 454 4.7.0 (a cached login answers 235 without the store).
-const AUTH_TROUBLE = /^454 4\.7\.0 /;
-
-interface Tally {
-  /** Queue id of every message that got a 250, with the time it did. */
-  accepted: Map<string, number>;
-  /** Every refusal, `stage: reply`, with its time. */
-  refused: { at: number; stage: string; reply: string }[];
-  /** Anything that is neither: a wrong reply, a reply that never came. */
-  wrong: string[];
-}
-
 test('PostgreSQL restarted and stopped under load: 451 4.3.0 meanwhile, nothing that got 250 lost, recovery by itself', { timeout: 150_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-store-outage-'));
   const postgres = await startThrowawayPostgres(PG_ADDRESS);
@@ -60,7 +46,7 @@ test('PostgreSQL restarted and stopped under load: 451 4.3.0 meanwhile, nothing 
     relay = await startRelayProcess(configFile);
     const running = relay;
     const tally: Tally = { accepted: new Map(), refused: [], wrong: [] };
-    clients = Array.from({ length: 4 }, (_, w) => submitUntil(() => stopClients, { port, password, worker: w, tally }));
+    clients = Array.from({ length: 4 }, (_, w) => submitUntil(() => stopClients, { host: RELAY_ADDRESS, localAddress: '127.0.112.3', port, password, worker: w, tally }));
     const ready = async () => (await fetch(`http://${RELAY_ADDRESS}:${consolePort}/readyz`)).status;
 
     // Mail flows and is delivered before anything happens to the database.
@@ -173,90 +159,3 @@ test('PostgreSQL restarted and stopped under load: 451 4.3.0 meanwhile, nothing 
   }
 });
 
-/** A submission client: one message after another on one connection (a new one when it is closed), every reply noted. */
-async function submitUntil(stop: () => boolean, o: { port: number; password: string; worker: number; tally: Tally }): Promise<void> {
-  let n = 0;
-  while (!stop()) {
-    let client: RawSmtpClient;
-    try {
-      client = await RawSmtpClient.connect(o.port, { host: RELAY_ADDRESS, localAddress: '127.0.112.3' });
-      await client.command('EHLO client.outage.test');
-      await client.startTls();
-      const auth = await client.login('crash', o.password);
-      if (!auth.startsWith('235 ')) {
-        o.tally.refused.push({ at: Date.now(), stage: 'auth', reply: auth });
-        client.close();
-        await new Promise((r) => setTimeout(r, 200));
-        continue;
-      }
-    } catch (error) {
-      o.tally.wrong.push(`connect: ${(error as Error).message}`);
-      await new Promise((r) => setTimeout(r, 200));
-      continue;
-    }
-    try {
-      while (!stop()) {
-        const subject = `outage-${o.worker}-${n++}`;
-        const steps: [string, string, RegExp][] = [
-          ['mail', 'MAIL FROM:<app@crash.test>', /^250 /],
-          ['rcpt', `RCPT TO:<user${n % 5}@dest${o.worker}.test>`, /^250 /],
-          ['data', 'DATA', /^354 /],
-          ['dot', `Subject: ${subject}\r\n\r\nbody of ${subject}\r\n.`, /^250 /],
-        ];
-        let refusedAt: string | null = null;
-        for (const [stage, line, expected] of steps) {
-          const reply = await client.command(line);
-          if (expected.test(reply)) {
-            if (stage === 'dot') o.tally.accepted.set(/queued as (\w+)/.exec(reply)?.[1] ?? `?${subject}`, Date.now());
-            continue;
-          }
-          if (STORE_TROUBLE.test(reply)) o.tally.refused.push({ at: Date.now(), stage, reply });
-          else o.tally.wrong.push(`${stage}: ${reply}`);
-          refusedAt = stage;
-          break;
-        }
-        if (refusedAt !== null) {
-          if (refusedAt !== 'dot') await client.command('RSET');
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      await client.command('QUIT').catch(() => undefined);
-    } catch (error) {
-      o.tally.wrong.push(`session: ${(error as Error).message}`);
-    } finally {
-      client.close();
-    }
-  }
-}
-
-async function recipientStates(url: string): Promise<Record<string, number>> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ state: string; n: string }>('SELECT state, COUNT(*) AS n FROM recipients GROUP BY state ORDER BY state');
-    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
-  } finally {
-    await client.end();
-  }
-}
-
-async function firstAcceptedAfter(tally: Tally, since: number, withinMs: number): Promise<number> {
-  let first = 0;
-  await waitUntil(
-    () => {
-      for (const at of tally.accepted.values()) if (at >= since && (first === 0 || at < first)) first = at;
-      return first > 0;
-    },
-    withinMs,
-    'a 250 after the database came back',
-  );
-  return first;
-}
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, withinMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${withinMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

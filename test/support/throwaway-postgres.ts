@@ -39,17 +39,42 @@ function pgBin(): string {
   return path.join('/usr/lib/postgresql', newest, 'bin');
 }
 
+type PgTool = (tool: string, args: string[]) => Promise<unknown>;
+
 export async function startThrowawayPostgres(address: string): Promise<ThrowawayPostgres> {
+  return startCluster(address, async (pg, data) => {
+    await pg('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
+  });
+}
+
+/**
+ * A streaming standby of `primary` (pg_basebackup -R: asynchronous replication, hot standby), on its own
+ * address and port. `promote()` makes it the primary, as a failover or switchover does.
+ */
+export async function startThrowawayStandby(primary: ThrowawayPostgres, address: string): Promise<ThrowawayPostgres & { promote(): Promise<void> }> {
+  let tool: PgTool | undefined;
+  let dataDir = '';
+  const cluster = await startCluster(address, async (pg, data) => {
+    tool = pg;
+    dataDir = data;
+    await pg('pg_basebackup', ['-h', primary.address, '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '-c', 'fast']);
+  });
+  return {
+    ...cluster,
+    promote: async () => void (await (tool as PgTool)('pg_ctl', ['-D', dataDir, '-w', '-t', '60', 'promote'])),
+  };
+}
+
+async function startCluster(address: string, create: (pg: PgTool, data: string) => Promise<void>): Promise<ThrowawayPostgres> {
   const bin = pgBin();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-throwaway-pg-'));
   const asRoot = process.getuid?.() === 0;
   if (asRoot) fs.chownSync(dir, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), Number((await run('id', ['-g', 'postgres'])).stdout.trim()));
-  const pg = (tool: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args);
+  const pg: PgTool = (tool, args) => (asRoot ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args));
   const data = path.join(dir, 'data');
   const logFile = path.join(dir, 'server.log');
   const port = await freePort(address);
-  await pg('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
+  await create(pg, data);
   const options = `-p ${port} -k ${dir} -c listen_addresses=${address} -c max_connections=100`;
   const ctl = (args: string[]) => pg('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '60', ...args]);
   await ctl(['-o', options, 'start']);
