@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { startReceiver } from '../peers/receiver.js';
 import { freePort } from '../peers/ports.js';
 import { prepareCrashRelay, startRelayProcess } from '../support/relay-process.js';
-import { AUTH_TROUBLE, firstAcceptedAfter, recipientStates, STORE_TROUBLE, submitUntil, waitUntil, type Tally } from '../support/outage-load.js';
+import { AUTH_TROUBLE, firstAcceptedAfter, heldReservations, recipientStates, STORE_TROUBLE, submitUntil, waitUntil, type Tally } from '../support/outage-load.js';
 import { startThrowawayPostgres } from '../support/throwaway-postgres.js';
 
 /**
@@ -118,6 +118,11 @@ test('PostgreSQL restarted and stopped under load: 451 4.3.0 meanwhile, nothing 
     ).catch(() => undefined);
     assert.deepEqual(Object.keys(states), ['delivered'], `recipients by state: ${JSON.stringify(states)}`);
     const queueSettledMs = Date.now() - drainedWithin;
+    // Transactions refused during the outage could not release their quota reservations then: they are
+    // released once the store is back, not left to shorten the customer's quota until they expire.
+    let reservations = -1;
+    await waitUntil(async () => (reservations = await heldReservations(postgres.url)) === 0, 10_000, 'reservations released').catch(() => undefined);
+    assert.equal(reservations, 0, 'quota reservations of refused transactions still held');
     assert.equal(running.child.exitCode, null, `the relay exited:\n${running.output()}`);
     assert.doesNotMatch(running.output(), /unhandled|uncaught/i);
     const counts = new Map<string, number>();

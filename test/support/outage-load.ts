@@ -141,3 +141,15 @@ export async function awaitEverythingDelivered(o: {
   for (const m of o.received()) counts.set(queueIdOf(m.raw), (counts.get(queueIdOf(m.raw)) ?? 0) + 1);
   return { missing, states, doubled: [...counts.values()].filter((n) => n > 1).length };
 }
+
+/** Quota reservations still held: each transaction ended (committed or refused) must have released its own. */
+export async function heldReservations(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>('SELECT COUNT(*) AS n FROM quota_reservations');
+    return Number(rows[0]?.n ?? -1);
+  } finally {
+    await client.end();
+  }
+}
