@@ -46,6 +46,8 @@ export class Scheduler {
   private readonly inFlight = new Set<Promise<void>>();
   /** Recipients of jobs claimed and not yet finished: their leases are renewed while they last. */
   private readonly held = new Set<number>();
+  /** Held recipients a claim returned again (their lease ran out while the store was unreachable). */
+  private readonly reclaimed = new Set<number>();
   private renewTimer: NodeJS.Timeout | null = null;
   private readonly maxHeld: number;
   /** The last claim filled its batch: more is due than was taken. */
@@ -219,7 +221,8 @@ export class Scheduler {
       // A recipient this node still holds came back because its lease ran out while the store was unreachable
       // (renewals failed): its job is under way or its outcome is waiting to be written, so it must not be sent
       // again. The claim only renewed the lease.
-      const fresh = claimed.filter((r) => !this.held.has(r.id));
+      // (Its job may also have just settled it, still holding it: the job gives it back when it lets go.)
+      const fresh = claimed.filter((r) => !(this.held.has(r.id) && this.reclaimed.add(r.id)));
       for (const r of fresh) this.held.add(r.id);
       for (const job of groupJobs(fresh)) this.queues.add(job);
       this.dispatch();
@@ -270,6 +273,10 @@ export class Scheduler {
         })
         .finally(() => {
           for (const r of job.recipients) this.held.delete(r.id);
+          // Claimed again while this job held them: leased to this node with no job to run them. What the job
+          // settled is no longer leased (no-op); what it left pending is due at once.
+          const again = job.recipients.filter((r) => this.reclaimed.delete(r.id)).map((r) => r.id);
+          if (again.length > 0) void this.release(again).then(() => this.wake());
           freeSlot();
           this.inFlight.delete(work);
           // A free slot may take more of the queue at once; when nothing more was due, new mail wakes the loop.

@@ -6,6 +6,7 @@ import { openServices, type Services } from '../../src/relay.js';
 import { Store } from '../../src/store/store.js';
 import { isStoreUnavailable } from '../../src/store/store-unavailable.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { startTcpSwitch } from '../support/tcp-switch.js';
 
 /**
  * The PostgreSQL pool's bounds (store.connect_timeout, statement_timeout, idle_in_transaction_timeout,
@@ -93,6 +94,39 @@ describe('store pool settings', () => {
       "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
     )) ?? { n: -1 };
     assert.ok(n <= 2, `${n} connections open`);
+  });
+
+  test('a network split: work on a silent connection fails in bounded time, and the pool then uses new connections', async () => {
+    // Through a forwarder to the shared test server (which this never stops): the split is in the forwarder.
+    const target = new URL(database.url);
+    const split = await startTcpSwitch('127.0.112.5', { address: target.hostname, port: Number(target.port || 5432) });
+    const store = await Store.open(`postgres://postgres@${split.address}:${split.port}${target.pathname}`, Date.now(), {
+      pool: { connectTimeoutMs: 700, statementTimeoutMs: 800, idleInTransactionTimeoutMs: 60_000, poolSize: 2 },
+    });
+    try {
+      assert.equal((await store.db.get<{ one: number }>('SELECT 1 AS one'))?.one, 1);
+      split.freeze();
+      const began = Date.now();
+      const errors = await Promise.all(
+        [
+          store.db.get('SELECT 1'),
+          store.db.transaction((tx) => tx.run('SELECT 1'), { durable: true }),
+          store.db.get('SELECT 2'),
+        ].map((work) => work.then(() => null, (e: unknown) => e)),
+      );
+      const took = Date.now() - began;
+      for (const error of errors) assert.ok(isStoreUnavailable(error), `not seen as the store being unavailable: ${String(error)}`);
+      // The statement timeout cannot reach a silent server: the driver gives up at statement + connect timeout.
+      assert.ok(took < 4_000, `the split was noticed after ${took} ms`);
+      split.heal();
+      const back = Date.now();
+      assert.equal((await store.db.get<{ one: number }>('SELECT 1 AS one'))?.one, 1);
+      assert.equal((await store.db.transaction((tx) => tx.get<{ two: number }>('SELECT 2 AS two'), { durable: true }))?.two, 2);
+      assert.ok(Date.now() - back < 2_000);
+    } finally {
+      await Promise.race([store.close(), new Promise((r) => setTimeout(r, 1_000))]);
+      await split.close();
+    }
   });
 
   test('connect_timeout: a server that accepts but never answers is given up on in time', async () => {

@@ -10,13 +10,27 @@ export interface TcpSwitch {
   address: string;
   port: number;
   switchTo(target: { address: string; port: number }): void;
+  /**
+   * A network split: bytes stop flowing on the connections it carries (which stay open, silent, as a dead
+   * route leaves them), and new connections are accepted but never answered. `heal()` lets new connections
+   * through again; the frozen ones stay frozen.
+   */
+  freeze(): void;
+  heal(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpSwitch(address: string, initial: { address: string; port: number }): Promise<TcpSwitch> {
   let target = initial;
+  let frozen = false;
   const pairs = new Set<[net.Socket, net.Socket]>();
+  const silent = new Set<net.Socket>();
   const server = net.createServer((inbound) => {
+    if (frozen) {
+      silent.add(inbound);
+      inbound.on('error', () => undefined).on('close', () => silent.delete(inbound));
+      return;
+    }
     const outbound = net.connect({ host: target.address, port: target.port });
     const pair: [net.Socket, net.Socket] = [inbound, outbound];
     pairs.add(pair);
@@ -43,7 +57,23 @@ export async function startTcpSwitch(address: string, initial: { address: string
       }
       pairs.clear();
     },
+    freeze() {
+      frozen = true;
+      for (const [a, b] of pairs) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+        silent.add(a);
+        silent.add(b);
+      }
+      pairs.clear();
+    },
+    heal() {
+      frozen = false;
+    },
     async close() {
+      for (const s of silent) s.destroy();
       for (const [a, b] of pairs) {
         a.destroy();
         b.destroy();
