@@ -46,7 +46,7 @@ export class Scheduler {
   private readonly inFlight = new Set<Promise<void>>();
   /** Recipients of jobs claimed and not yet finished: their leases are renewed while they last. */
   private readonly held = new Set<number>();
-  /** Held recipients a claim returned again (their lease ran out while the store was unreachable). */
+  /** Held recipients a claim returned again: given back when their job lets go of them. */
   private readonly reclaimed = new Set<number>();
   private renewTimer: NodeJS.Timeout | null = null;
   private readonly maxHeld: number;
@@ -218,11 +218,14 @@ export class Scheduler {
         await this.release(claimed.map((r) => r.id));
         break;
       }
-      // A recipient this node still holds came back because its lease ran out while the store was unreachable
-      // (renewals failed): its job is under way or its outcome is waiting to be written, so it must not be sent
-      // again. The claim only renewed the lease.
-      // (Its job may also have just settled it, still holding it: the job gives it back when it lets go.)
-      const fresh = claimed.filter((r) => !(this.held.has(r.id) && this.reclaimed.add(r.id)));
+      // A recipient this node still holds can come back: its lease ran out while the store was unreachable
+      // (renewals failed), or its job settled it as due a moment ago. Its job is under way or its outcome is
+      // being written, so it is not sent again now; the job gives it back when it lets go (see dispatch).
+      const fresh: typeof claimed = [];
+      for (const r of claimed) {
+        if (this.held.has(r.id)) this.reclaimed.add(r.id);
+        else fresh.push(r);
+      }
       for (const r of fresh) this.held.add(r.id);
       for (const job of groupJobs(fresh)) this.queues.add(job);
       this.dispatch();
