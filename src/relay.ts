@@ -228,6 +228,8 @@ function createSubmission(
     hostname: config.hostname,
     logger,
     receivedShowsCredential: config.submission.received_shows_credential,
+    releaseRetryMs: config.queue.scan_interval,
+    releaseRetryUntilMs: config.quota.reservation_ttl,
     allowPrivateDestinations: config.outbound.allow_private_destinations,
     signer,
     antivirus: createAntivirus(config, services),

@@ -44,7 +44,9 @@ export async function openServices(
   clock: Clock = systemClock,
   options: { create?: boolean; logger?: Logger } = {},
 ): Promise<Services> {
-  const store = await Store.open(config.store.url, clock.now(), options);
+  const s = config.store;
+  const pool = { connectTimeoutMs: s.connect_timeout, statementTimeoutMs: s.statement_timeout, idleInTransactionTimeoutMs: s.idle_in_transaction_timeout, poolSize: s.pool_size };
+  const store = await Store.open(config.store.url, clock.now(), { ...options, pool });
   const accounts = new AccountsService(store, clock, config.auth.cache_ttl);
   const quota = new QuotaService(store, clock, config.quota.window, config.quota.reservation_ttl);
   const suspensions = new SuspensionService(store, clock, config.fees);

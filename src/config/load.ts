@@ -38,7 +38,7 @@ export function parseConfig(raw: RelaisConfigInput, source = '(inline)'): Relais
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(describeIssues(result.error, source));
   const parsed = result.data;
-  return { ...parsed, store: { url: parsed.store.url ?? `sqlite:${path.join(parsed.data_dir, 'relais.db')}` } };
+  return { ...parsed, store: { ...parsed.store, url: parsed.store.url ?? `sqlite:${path.join(parsed.data_dir, 'relais.db')}` } };
 }
 
 function resolvePaths(config: RelaisConfig, base: string): RelaisConfig {
@@ -46,7 +46,7 @@ function resolvePaths(config: RelaisConfig, base: string): RelaisConfig {
   const dataDir = abs(config.data_dir) as string;
   let url = config.store.url;
   if (url.startsWith('sqlite:') && url !== 'sqlite::memory:') url = `sqlite:${abs(url.slice('sqlite:'.length))}`;
-  return { ...config, data_dir: dataDir, store: { url }, tls: { ...config.tls, cert: abs(config.tls.cert), key: abs(config.tls.key) }, secrets: { key_file: abs(config.secrets.key_file) } };
+  return { ...config, data_dir: dataDir, store: { ...config.store, url }, tls: { ...config.tls, cert: abs(config.tls.cert), key: abs(config.tls.key) }, secrets: { key_file: abs(config.secrets.key_file) } };
 }
 
 function describeIssues(error: z.ZodError, source: string): string {

@@ -141,6 +141,16 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, 'expected "sqlite:PATH" or "postgres://user@host:port/database"')
         .optional(),
+      // PostgreSQL only. A store that does not answer must turn into a prompt 451 and a paused queue, not into
+      // sessions and jobs waiting without end: each wait below has its bound.
+      // Opening a connection, and waiting for a free one when all pool_size are busy.
+      connect_timeout: duration('5s'),
+      // The longest statement (the server cancels it); migrations at start are exempt.
+      statement_timeout: duration('60s'),
+      // A session left inside a transaction this long (a stalled node holding locks) is ended by the server.
+      idle_in_transaction_timeout: duration('60s'),
+      // Connections per node; PostgreSQL's max_connections must cover pool_size times the nodes, plus the CLI.
+      pool_size: z.number().int().positive().max(1000).default(10),
     })
     .prefault({}),
   listen: z
@@ -446,4 +456,4 @@ export const configSchema = z.strictObject({
 export type RelaisConfigInput = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;
 /** The validated configuration, with the store URL resolved against data_dir. */
-export type RelaisConfig = Omit<Parsed, 'store'> & { store: { url: string } };
+export type RelaisConfig = Omit<Parsed, 'store'> & { store: Omit<Parsed['store'], 'url'> & { url: string } };

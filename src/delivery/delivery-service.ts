@@ -10,6 +10,7 @@ import type { Clock } from '../shared/clock.js';
 import type { AttemptRecord, RecipientUpdate } from '../store/delivery-records.js';
 import type { MessageKind, NewMessage } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { isStoreUnavailable } from '../store/store-unavailable.js';
 import { attemptView } from './attempt-view.js';
 import { ConnectionPool } from './connection-pool.js';
 import { deliverJob, type JobDeps } from './deliver-job.js';
@@ -97,7 +98,9 @@ export class DeliveryService {
       now: () => clock.now(),
     };
     this.notices = ownMailSettings(config);
-    this.settles = new SettleBatcher(store, clock);
+    // While the store is unreachable an outcome waits in memory, its recipients held and leased: written when
+    // it answers again, tried once per scan interval (the pace at which the scheduler asks the store anyway).
+    this.settles = new SettleBatcher(store, clock, logger, config.queue.scan_interval);
   }
 
   /**
@@ -117,7 +120,11 @@ export class DeliveryService {
     for (const a of result.avoid) {
       const until = now + this.config.outbound.avoid_ip_for;
       this.ips.avoid(a.sourceIp, a.destination, until, a.reason);
-      await this.store.delivery.avoidIp({ sourceIp: a.sourceIp, destination: a.destination, until, reason: a.reason });
+      // The message went out (or was refused) already: a store that cannot record the avoidance for the other
+      // nodes must not lose this job's outcome, which is settled below. This node avoids the address anyway.
+      await this.store.delivery.avoidIp({ sourceIp: a.sourceIp, destination: a.destination, until, reason: a.reason }).catch((error: Error) => {
+        this.logger.warn({ event: 'store_error', during: 'avoid_ip', source_ip: a.sourceIp, error: error.message }, 'could not share an address avoidance; this node avoids it anyway');
+      });
       this.logger.warn({ event: 'ip_avoided', source_ip: a.sourceIp, destination: a.destination, until: new Date(until).toISOString(), reason: a.reason }, 'outbound address avoided for a destination');
     }
     // A job held by the pool's state (every address blocklisted) says nothing about the destination.
@@ -210,6 +217,7 @@ export class DeliveryService {
 
   close(): void {
     this.connections.closeAll();
+    this.settles.close();
   }
 }
 
@@ -244,13 +252,54 @@ interface PendingSettle {
 class SettleBatcher {
   private pending: PendingSettle[] = [];
   private writing = false;
+  private closed = false;
+  private wakeRetry: (() => void) | null = null;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly retryMs: number,
     private readonly maxBatch = 500,
     private readonly collectMs = 20,
   ) {}
+
+  /**
+   * At stop: outcomes waiting for an unreachable store fail now instead of keeping the stop waiting. Their
+   * recipients stay leased and are tried again when the lease ends (a message may then arrive twice).
+   */
+  close(): void {
+    this.closed = true;
+    this.wakeRetry?.();
+  }
+
+  /**
+   * Settles one batch; while the store is unreachable, the same batch again every retryMs, until it answers or
+   * the relay stops. A settle is safe to repeat: it applies only to recipients still leased to this owner, so
+   * one whose COMMIT went through unseen changes nothing the second time (its attempts may be listed twice).
+   */
+  private async settleWithRetry(updates: RecipientUpdate[], attempts: AttemptRecord[], notices: NewMessage[], owner: string): Promise<Set<number>> {
+    for (let failures = 0; ; failures++) {
+      try {
+        const applied = await this.store.delivery.settle(updates, attempts, notices, this.clock.now(), owner);
+        if (failures > 0) this.logger.warn({ event: 'settle_resumed', recipients: updates.length, retries: failures }, 'delivery outcomes written after the store came back');
+        return applied;
+      } catch (error) {
+        if (this.closed || !isStoreUnavailable(error)) throw error;
+        if (failures === 0) {
+          this.logger.error({ event: 'store_error', during: 'settle', recipients: updates.length, error: (error as Error).message }, 'cannot write delivery outcomes; holding them until the store answers');
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.retryMs);
+          this.wakeRetry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeRetry = null;
+      }
+    }
+  }
 
   /** `owner` is the lease the recipients were claimed under: only its holder may settle them. */
   settle(updates: readonly RecipientUpdate[], attempts: readonly AttemptRecord[], notices: readonly NewMessage[], owner: string): Promise<Set<number>> {
@@ -274,11 +323,10 @@ class SettleBatcher {
       while (size < this.pending.length && size < this.maxBatch && (this.pending[size] as PendingSettle).owner === owner) size++;
       const batch = this.pending.splice(0, size);
       try {
-        const applied = await this.store.delivery.settle(
+        const applied = await this.settleWithRetry(
           batch.flatMap((p) => p.updates),
           batch.flatMap((p) => p.attempts),
           batch.flatMap((p) => p.notices),
-          this.clock.now(),
           owner,
         );
         for (const p of batch) p.done(applied);

@@ -46,6 +46,8 @@ export class Scheduler {
   private readonly inFlight = new Set<Promise<void>>();
   /** Recipients of jobs claimed and not yet finished: their leases are renewed while they last. */
   private readonly held = new Set<number>();
+  /** Held recipients a claim returned again: given back when their job lets go of them. */
+  private readonly reclaimed = new Set<number>();
   private renewTimer: NodeJS.Timeout | null = null;
   private readonly maxHeld: number;
   /** The last claim filled its batch: more is due than was taken. */
@@ -138,18 +140,45 @@ export class Scheduler {
     await this.release(late);
   }
 
+  /**
+   * Gives back the recipients of a job that failed for want of the store, as soon as the store takes it: tried
+   * every scan interval while this scheduler runs. After a stop the lease ends by itself.
+   */
+  private async giveBack(ids: readonly number[]): Promise<void> {
+    while (this.running) {
+      try {
+        for (let i = 0; i < ids.length; i += 500) await this.queue.release(ids.slice(i, i + 500), this.clock.now(), this.options.owner);
+        return;
+      } catch {
+        await new Promise<void>((resolve) => setTimeout(resolve, this.options.scanIntervalMs).unref());
+      }
+    }
+  }
+
   /** Gives recipients back, due at once; in slices, as renewals. */
   private async release(ids: readonly number[]): Promise<void> {
     for (let i = 0; i < ids.length; i += 500) await this.queue.release(ids.slice(i, i + 500), this.clock.now(), this.options.owner).catch(() => undefined);
   }
 
   private async run(): Promise<void> {
+    // An unreachable store fails every pass: said once when it starts, and once when a pass succeeds again.
+    let failingSince: number | null = null;
+    let failedPasses = 0;
     while (this.running) {
       try {
         await this.fill();
         await this.periodic();
+        if (failingSince !== null) {
+          this.logger.warn({ event: 'scheduler_resumed', failed_passes: failedPasses, down_ms: this.clock.now() - failingSince }, 'scheduler passes succeed again');
+          failingSince = null;
+          failedPasses = 0;
+        }
       } catch (error) {
-        this.logger.error({ event: 'scheduler_error', error: (error as Error).message }, 'scheduler pass failed; retrying');
+        failedPasses++;
+        if (failingSince === null) {
+          failingSince = this.clock.now();
+          this.logger.error({ event: 'scheduler_error', error: (error as Error).message }, 'scheduler pass failed; retrying every scan interval');
+        }
       }
       if (!this.running) break;
       if (this.wakeRequested) {
@@ -189,8 +218,16 @@ export class Scheduler {
         await this.release(claimed.map((r) => r.id));
         break;
       }
-      for (const r of claimed) this.held.add(r.id);
-      for (const job of groupJobs(claimed)) this.queues.add(job);
+      // A recipient this node still holds can come back: its lease ran out while the store was unreachable
+      // (renewals failed), or its job settled it as due a moment ago. Its job is under way or its outcome is
+      // being written, so it is not sent again now; the job gives it back when it lets go (see dispatch).
+      const fresh: typeof claimed = [];
+      for (const r of claimed) {
+        if (this.held.has(r.id)) this.reclaimed.add(r.id);
+        else fresh.push(r);
+      }
+      for (const r of fresh) this.held.add(r.id);
+      for (const job of groupJobs(fresh)) this.queues.add(job);
       this.dispatch();
       if (claimed.length < this.options.claimBatch) break;
     }
@@ -224,14 +261,25 @@ export class Scheduler {
       const fail = (error: Error) => {
         this.logger.error({ event: 'delivery_error', message_id: job.messageId, domain: job.domain, error: error.message }, 'delivery job failed');
       };
+      let handedBack = false;
       const work = this.runJob(job)
         .then(async (run) => {
+          handedBack = true;
           freeSlot();
           if (run) await run.settled;
         })
-        .catch(fail)
+        .catch(async (error: Error) => {
+          fail(error);
+          // The job failed before it had an outcome (the store did not answer the read of the message): nothing
+          // was sent, so its recipients are given back, due now, rather than left waiting for their lease.
+          if (!handedBack) await this.giveBack(job.recipients.map((r) => r.id));
+        })
         .finally(() => {
           for (const r of job.recipients) this.held.delete(r.id);
+          // Claimed again while this job held them: leased to this node with no job to run them. What the job
+          // settled is no longer leased (no-op); what it left pending is due at once.
+          const again = job.recipients.filter((r) => this.reclaimed.delete(r.id)).map((r) => r.id);
+          if (again.length > 0) void this.release(again).then(() => this.wake());
           freeSlot();
           this.inFlight.delete(work);
           // A free slot may take more of the queue at once; when nothing more was due, new mail wakes the loop.

@@ -490,6 +490,6 @@ export async function migrate(db: SqlDatabase, now: number): Promise<number[]> {
       }
       return applied;
     },
-    { durable: true },
+    { durable: true, unbounded: true },
   );
 }

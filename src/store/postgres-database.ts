@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { numberPlaceholders, type SqlDatabase, type SqlRunner, type SqlValue, type TransactionOptions } from './sql.js';
+import { numberPlaceholders, type PoolSettings, type SqlDatabase, type SqlRunner, type SqlValue, type TransactionOptions } from './sql.js';
+import { isStoreUnavailable } from './store-unavailable.js';
 
 // int8 and numeric (COUNT, SUM, BIGINT columns) come back as strings by default; all ours fit in a double.
 const types = {
@@ -9,9 +10,12 @@ const types = {
   },
 };
 
-function runnerOn(client: pg.Pool | pg.PoolClient): SqlRunner {
+/** The longest timer Node keeps: the driver's own wait, for statements exempt from store.statement_timeout. */
+const NO_READ_TIMEOUT = 2 ** 31 - 1;
+
+function runnerOn(client: pg.Pool | pg.PoolClient, unbounded = false): SqlRunner {
   const query = (sql: string, params: readonly SqlValue[] = []) =>
-    client.query({ text: numberPlaceholders(sql), values: params as unknown[], types });
+    client.query({ text: numberPlaceholders(sql), values: params as unknown[], types, ...(unbounded ? { query_timeout: NO_READ_TIMEOUT } : {}) });
   return {
     dialect: 'postgres',
     all: async <T>(sql: string, params?: readonly SqlValue[]) => (await query(sql, params)).rows as T[],
@@ -40,18 +44,26 @@ class PostgresDatabase implements SqlDatabase {
 
   async transaction<T>(work: (tx: SqlRunner) => Promise<T>, options: TransactionOptions): Promise<T> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       // A reservation lost in a crash only frees quota early; it need not wait for the WAL flush.
       if (!options.durable) await client.query('SET LOCAL synchronous_commit TO OFF');
-      const result = await work(runnerOn(client));
+      // Schema changes at start may rewrite big tables: store.statement_timeout is for the relay's own work.
+      if (options.unbounded) await client.query('SET LOCAL statement_timeout TO 0');
+      const result = await work(runnerOn(client, options.unbounded));
       await client.query('COMMIT');
       return result;
     } catch (error) {
+      // Nothing of a transaction that failed is applied: PostgreSQL rolls it back, here or when the connection
+      // ends. (A COMMIT whose answer was lost may have been applied: callers that retry one are idempotent.)
       await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed this way (terminated, timed out, or on a server that is now a standby) is
+      // closed rather than handed to the next caller; the pool opens a new one, wherever the address leads now.
+      if (isStoreUnavailable(error)) broken = error as Error;
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -68,8 +80,22 @@ class PostgresDatabase implements SqlDatabase {
   }
 }
 
-export async function openPostgres(url: string): Promise<SqlDatabase> {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+export async function openPostgres(url: string, settings: PoolSettings): Promise<SqlDatabase> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: settings.poolSize,
+    // Also the longest wait for a free connection when all are busy: an outage answers 451 promptly.
+    connectionTimeoutMillis: settings.connectTimeoutMs,
+    // Sent at connection start, so the server enforces them on every session of the pool.
+    statement_timeout: settings.statementTimeoutMs,
+    idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
+    // A server that vanished without closing its sockets (a failover, a network split) cannot cancel anything:
+    // the driver gives up waiting a little after the server itself would have, and keepalives find dead idle
+    // connections.
+    ...(settings.statementTimeoutMs > 0 ? { query_timeout: settings.statementTimeoutMs + Math.max(settings.connectTimeoutMs, 1000) } : {}),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   // A client losing its connection (database restarted, backend terminated) must not crash the relay: an
   // 'error' event without a listener would. The query in progress, or the next one, reports the problem.
   pool.on('error', () => undefined);

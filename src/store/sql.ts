@@ -18,6 +18,8 @@ export interface TransactionOptions {
    * reservations) may be lost in a power cut, which only releases a reservation early.
    */
   durable: boolean;
+  /** Exempt from store.statement_timeout: schema migrations at start, which may rewrite big tables. */
+  unbounded?: boolean;
 }
 
 export interface SqlDatabase extends SqlRunner {
@@ -35,14 +37,30 @@ export function numberPlaceholders(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
-export async function openDatabase(url: string): Promise<SqlDatabase> {
+/** The PostgreSQL pool's bounds (store.* settings); SQLite has no pool and ignores them. 0 turns a timeout off. */
+export interface PoolSettings {
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+  poolSize: number;
+}
+
+/** The shipped defaults, for callers without a configuration (tools, tests of the store alone). */
+export const DEFAULT_POOL_SETTINGS: Readonly<PoolSettings> = Object.freeze({
+  connectTimeoutMs: 5_000,
+  statementTimeoutMs: 60_000,
+  idleInTransactionTimeoutMs: 60_000,
+  poolSize: 10,
+});
+
+export async function openDatabase(url: string, pool: PoolSettings = DEFAULT_POOL_SETTINGS): Promise<SqlDatabase> {
   if (url.startsWith('sqlite:')) {
     const { openSqlite } = await import('./sqlite-database.js');
     return openSqlite(url.slice('sqlite:'.length));
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const { openPostgres } = await import('./postgres-database.js');
-    return openPostgres(url);
+    return openPostgres(url, pool);
   }
   throw new Error(`store.url "${url}" names no supported database: use "sqlite:PATH" or "postgres://..."`);
 }

@@ -31,7 +31,7 @@ import {
 } from './rows.js';
 import { insertMessage } from './insert-message.js';
 import { migrate } from './migrations.js';
-import { openDatabase, type SqlDatabase, type SqlRunner, type SqlValue } from './sql.js';
+import { openDatabase, type PoolSettings, type SqlDatabase, type SqlRunner, type SqlValue } from './sql.js';
 import type {
   Credential,
   Customer,
@@ -98,12 +98,12 @@ export class Store {
    * `create: false` is for every command but `start` and `init`: a command run from the wrong directory, or
    * without the relay's configuration, must not leave a new empty SQLite store behind and print "(none)".
    */
-  static async open(url: string, now: number, options: { create?: boolean } = {}): Promise<Store> {
+  static async open(url: string, now: number, options: { create?: boolean; pool?: PoolSettings } = {}): Promise<Store> {
     if (options.create === false && url.startsWith('sqlite:')) {
       const file = url.slice('sqlite:'.length);
       if (file !== ':memory:' && !fs.existsSync(file)) throw new StoreNotFound(path.resolve(file));
     }
-    const db = await openDatabase(url);
+    const db = await openDatabase(url, options.pool);
     try {
       await migrate(db, now);
     } catch (error) {

@@ -13,6 +13,7 @@ import type { MailArgs, RcptArgs } from './envelope-parser.js';
 import { addTraceHeaders, headerValue, messageIdOf } from './message-headers.js';
 import type { AcceptedEnvelope, AuthenticatedUser, ClientInfo, Decision, QueuedAs, SubmissionPolicy, TransactionTicket } from './policy.js';
 import { REPLY, type Reply } from './replies.js';
+import { isStoreUnavailable } from '../store/store-unavailable.js';
 
 export interface QueueTimes {
   retryEveryMs: number;
@@ -36,6 +37,12 @@ export interface RelayPolicyDeps {
   senderDomains?: { seen(credentialId: number, domains: readonly string[]): void };
   /** DKIM signing of mail whose From domain has a key (src/sender-auth/message-signer.ts). */
   signer?: { sign(message: Buffer): Promise<Buffer> };
+  /**
+   * A quota release that failed because the store was unreachable is tried again this often (queue.scan_interval),
+   * until the reservation would have expired anyway (releaseRetryUntilMs, quota.reservation_ttl). 0: not retried.
+   */
+  releaseRetryMs?: number;
+  releaseRetryUntilMs?: number;
   /** Absent when antivirus.clamd is not set. */
   antivirus?: { scanner: VirusScanner; onError: 'tempfail' | 'accept'; suspensions: SuspensionService; clamd: string };
 }
@@ -105,7 +112,21 @@ export class RelayPolicy implements SubmissionPolicy {
     // Losing a release only holds the units until the reservation expires; it must not break the session.
     await this.deps.quota.release(id).catch((error: Error) => {
       this.deps.logger.warn({ event: 'store_error', during: 'release', error: error.message }, 'could not release a quota reservation');
+      // Every transaction refused during a store outage leaves one behind: released once the store is back,
+      // so the customer's quota is not short by them until they expire.
+      if (isStoreUnavailable(error) && this.deps.releaseRetryMs) this.releaseLater(id, this.deps.clock.now() + (this.deps.releaseRetryUntilMs ?? 0));
     });
+  }
+
+  private releaseLater(id: number, giveUpAt: number): void {
+    const retryMs = this.deps.releaseRetryMs as number;
+    const timer = setTimeout(() => {
+      this.deps.quota.release(id).catch((error: Error) => {
+        if (isStoreUnavailable(error) && this.deps.clock.now() + retryMs < giveUpAt) this.releaseLater(id, giveUpAt);
+      });
+    }, retryMs);
+    // The reservation expires by itself: a pending retry must not keep a stopping process alive.
+    timer.unref();
   }
 
   async accept(envelope: AcceptedEnvelope, data: Buffer): Promise<Decision<QueuedAs>> {

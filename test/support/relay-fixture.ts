@@ -48,7 +48,7 @@ export async function startTestRelay(
     // Submission tests keep their mail queued; delivery tests turn it on with their own DNS and receivers.
     delivery: { enabled: false },
     ...overrides,
-    store: { url: storeUrl },
+    store: { ...overrides.store, url: storeUrl },
     // No console unless a test asks: its default port (8025) is one for the whole machine.
     listen: { submission: [`${address}:0`], smtps: [`${address}:0`], smtp: [`${address}:0`], console: [], ...overrides.listen },
   });

@@ -91,7 +91,7 @@ export function registerServerCommands(program: Command): void {
           throw new ConfigError(`invalid configuration in ${path ?? '(defaults)'}:\n  tls.cert/tls.key: ${(error as Error).message}`);
         }
       }
-      if (options.json) return printJson({ file: path ?? null, valid: true, config: { ...parsed, store: { url: redactUrl(parsed.store.url) } } });
+      if (options.json) return printJson({ file: path ?? null, valid: true, config: { ...parsed, store: { ...parsed.store, url: redactUrl(parsed.store.url) } } });
       process.stdout.write(`${path ?? '(no file: built-in defaults)'}: valid\n`);
     },
   );
