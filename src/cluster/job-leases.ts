@@ -42,6 +42,8 @@ export class JobLeases {
   /** Jobs held, with the expiry this node wrote. */
   private readonly expiry = new Map<ServiceJob, number>();
   private readonly running = new Set<Promise<unknown>>();
+  /** The job runs under way on this node: a job whose last run has not ended is not started again. */
+  private readonly busy = new Set<ServiceJob>();
   private timer: NodeJS.Timeout | undefined;
   private trying: Promise<void> | undefined;
   private stopping = false;
@@ -74,7 +76,9 @@ export class JobLeases {
 
   /** Runs `work` if this node holds `job`, recording the run; undefined when another node has the job. */
   async run<T>(job: ServiceJob, work: () => Promise<T>): Promise<T | undefined> {
-    if (!this.holds(job)) return undefined;
+    // A timer can fire while the previous run of the same job is still going (a slow store): that run is the job's.
+    if (!this.holds(job) || this.busy.has(job)) return undefined;
+    this.busy.add(job);
     const { records, node, clock } = this.options;
     const runWork = (async () => {
       const id = await records.runStarted(job, node, clock.now());
@@ -91,6 +95,7 @@ export class JobLeases {
       return await runWork;
     } finally {
       this.running.delete(runWork);
+      this.busy.delete(job);
     }
   }
 

@@ -184,7 +184,7 @@ describe('blocklist monitoring with rbldnsd behind unbound', () => {
     assert.equal(row.listings[0]?.zone, 'zen.test');
     assert.equal(row.listings[0]?.code, '127.0.0.2');
     assert.match(row.listings[0]?.reason ?? '', /Listed in zen\.test: https:\/\/zen\.test\/query\/ip\/127\.0\.92\.11/);
-    assert.match(await ok('ip', 'list'), /127\.0\.92\.11 +\S+ +listed \(zen\.test\)/);
+    assert.match(await ok('ip', 'list'), /127\.0\.92\.11 +\S+ +\S+ +listed \(zen\.test\)/);
     const rx = w.receiver(DEST);
     rx.clear();
     for (let i = 0; i < 6; i++) {
