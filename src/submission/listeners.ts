@@ -2,6 +2,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { normalizeIp } from './client-address.js';
 import type { ConnectionLimiter } from './connection-limits.js';
+import { REPLY } from './replies.js';
 import { SmtpSession, type SessionContext } from './session.js';
 
 /** `inbound` is mail to the relay itself (complaints), without AUTH. */
@@ -32,6 +33,8 @@ export class SubmissionListeners {
   /** Every open connection, including those whose session ended and which wait for the client to close. */
   private readonly sockets = new Set<net.Socket>();
   readonly bound: BoundListener[] = [];
+  /** stop() is under way: new connections are told 421 rather than refused, until the listeners close. */
+  private stopping = false;
 
   constructor(
     private context: Omit<SessionContext, 'onClosed'>,
@@ -101,16 +104,21 @@ export class SubmissionListeners {
     if (!admission.admitted) {
       this.context.logger.warn({ event: 'connection_refused', client_ip: ip, reason: admission.reason }, 'connection limit reached');
     }
-    void session.start(admission.admitted ? undefined : admission.reply);
+    void session.start(this.stopping ? REPLY.shuttingDown : admission.admitted ? undefined : admission.reply);
   }
 
-  /** Stops accepting, tells idle sessions 421, and waits (up to graceMs) for those mid-transaction. */
+  /**
+   * Tells idle sessions 421 at once and the others when their transaction is over, waits (up to graceMs) for
+   * those, then stops accepting. Meanwhile a new connection gets 421 too: a client (or a load balancer's check)
+   * learns at once to go to another node, instead of finding nothing listening.
+   */
   async stop(graceMs = 5000): Promise<void> {
-    // server.close() only calls back once every connection is gone, so sessions are ended first.
-    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    this.stopping = true;
     for (const session of this.sessions) session.shutdown();
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // server.close() only calls back once every connection is gone, so sessions are ended first.
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const session of this.sessions) session.abort();
     // server.close() also waits for connections whose session is over but whose client has not closed yet.
     for (const socket of this.sockets) socket.destroy();

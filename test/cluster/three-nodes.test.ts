@@ -15,11 +15,11 @@ describe('three nodes on one PostgreSQL database', { timeout: 90_000 }, () => {
   before(async () => {
     c = await startCluster({
       net: '127.0.113',
-      // 200 ms per message and CONNECTIONS connections per node: 60 messages a second for the cluster, fewer than
+      // 400 ms per message and CONNECTIONS connections per node: 30 messages a second for the cluster, fewer than
       // the clients submit, so mail is waiting and under way at the kill. Both settings are what this test is
       // about: the bound on duplicates is the dead node's connections, and its mail is taken over when its
       // leases run out (lease_time; the shipped minute would only make the test slower).
-      receiver: { dataDelayMs: 200 },
+      receiver: { dataDelayMs: 400 },
       outbound: `max_connections: ${CONNECTIONS}`,
       extra: () => ['queue: { lease_time: 5s }'],
     });
@@ -126,7 +126,7 @@ describe('three nodes on one PostgreSQL database', { timeout: 90_000 }, () => {
     );
     assert.deepEqual([...duplicated].sort(), [...inFlight].sort(), 'the duplicates are exactly the dead node\'s transactions in flight');
     // Per connection, one transaction waits for its reply and the one before it may wait for the group commit of
-    // its outcome (20 ms and a commit, against 200 ms per transaction here); a connection is handed back before
+    // its outcome (20 ms and a commit, against 400 ms per transaction here); a connection is handed back before
     // that commit, for throughput, so the bound is two per connection.
     assert.ok(duplicated.length <= 2 * CONNECTIONS, `${duplicated.length} duplicates, more than two per connection of the dead node (${CONNECTIONS})`);
     const survivors = new Set(c.receiver.messages.slice(received).map((m) => c.nodeOf(m.remoteAddress)?.name));

@@ -98,6 +98,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     });
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
+    let stopped = false;
     const cluster: Cluster = {
       db,
       dir,
@@ -115,6 +116,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         }
       },
       async stop() {
+        if (stopped) return;
+        stopped = true;
         await Promise.allSettled(nodes.map((n) => n.process?.kill('SIGKILL')));
         await receiver.stop();
         await db.drop().catch(() => undefined);
