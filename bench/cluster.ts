@@ -47,6 +47,7 @@ interface RunResult {
   relayCpuMsPerMessage: number;
   /** PostgreSQL backends serving the run's database (not the WAL writer, checkpointer, ...). */
   dbCpuMsPerMessage?: number;
+  /** Transactions committed in the run's database per message, read-only statements included (only writes flush WAL). */
   commitsPerMessage?: number;
   rowsWrittenPerMessage?: number;
   hostCoresBusy: number;
@@ -210,7 +211,7 @@ for (const r of results) {
   const ratio = pg1 ? ` (${f(r.deliveredPerSecond / pg1.deliveredPerSecond, 2)}x one PostgreSQL node)` : '';
   console.log(
     `  ${r.setup.padEnd(6)} ${r.nodes} node(s): accepted ${f(r.acceptedPerSecond)}/s, delivered ${f(r.deliveredPerSecond)}/s${ratio}; relay CPU ${f(r.relayCpuMsPerMessage, 2)} ms/msg` +
-      (r.dbCpuMsPerMessage !== undefined ? `; PostgreSQL backends ${f(r.dbCpuMsPerMessage, 2)} ms/msg, ${f(r.commitsPerMessage, 2)} commits/msg, ${f(r.rowsWrittenPerMessage, 1)} rows written/msg` : '') +
+      (r.dbCpuMsPerMessage !== undefined ? `; PostgreSQL backends ${f(r.dbCpuMsPerMessage, 2)} ms/msg, ${f(r.commitsPerMessage, 2)} transactions/msg (reads included), ${f(r.rowsWrittenPerMessage, 1)} rows written/msg` : '') +
       `; host ${f(r.hostCoresBusy, 2)} cores busy`,
   );
   if (r.profile) console.log(`         relay time: ${formatShares(r.profile)}`);
@@ -221,7 +222,7 @@ if (pgRuns.length > 0) {
   const commits = Math.max(...pgRuns.map((r) => r.commitsPerMessage as number));
   console.log(
     `\nOne PostgreSQL primary: ${f(dbMs, 2)} ms of backend CPU per message (the highest measured) is ${f(1000 / dbMs)} messages/s per core it gives its backends, ` +
-      `so about ${f((8 * 1000) / dbMs)}/s on 8 cores, before the WAL writer and checkpoints (add ~20-30%) and while ${f(commits, 2)} commits per message ` +
-      '(group-committed: many messages share an fsync) fit the disk\'s flush rate.',
+      `so about ${f((8 * 1000) / dbMs)}/s on 8 cores, before the WAL writer and checkpoints (add ~20-30%) as long as the disk flushes the commits ` +
+      `(of the ${f(commits, 2)} transactions per message, reads included, the writes are group-committed: many messages share a flush).`,
   );
 }
