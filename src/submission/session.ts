@@ -162,7 +162,7 @@ export class SmtpSession {
 
   /** Stopping and between transactions: the 421 goes now, before any further command is read. */
   private closeIfStopping(): boolean {
-    if (!this.stopping || this.closed || this.data || this.transaction) return false;
+    if (!this.stopping || this.closed || this.handshaking || this.data || this.transaction) return false;
     this.send(REPLY.shuttingDown);
     return true;
   }
