@@ -11,6 +11,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface RelaisUnderTest {
   pid: number;
+  host: string;
   port: number;
   username: string;
   password: string;
@@ -29,6 +30,14 @@ export interface BenchRelayOptions {
   extraConfig?: string[];
   /** Runs against the store before the relay starts (to fill the queue, say). */
   prepare?: (services: Services) => Promise<void>;
+  /** The submission listener's address (default 127.0.0.1). */
+  host?: string;
+  /** node.name, for several nodes on one store (default: the host name). */
+  nodeName?: string;
+  /** The credential, made already by another node on the same store: no customer or credential is created. */
+  account?: { username: string; password: string };
+  /** Extra environment for the relay process. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startRelaisForBench(options: BenchRelayOptions = {}): Promise<RelaisUnderTest & { dir: string; configFile: string; startSeconds: number }> {
@@ -37,22 +46,27 @@ export async function startRelaisForBench(options: BenchRelayOptions = {}): Prom
   const main = path.join(ROOT, 'dist/cli/main.js');
   if (!fs.existsSync(main)) throw new Error('dist/cli/main.js is missing: run "npm run build" first');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relais-bench-'));
-  const port = await freePort();
+  const host = options.host ?? '127.0.0.1';
+  const port = await freePort(host);
   const configFile = path.join(dir, 'relais.yaml');
   fs.writeFileSync(
     configFile,
     [
       'hostname: relay.bench',
+      ...(options.nodeName ? [`node: { name: ${options.nodeName} }`] : []),
       `data_dir: ${dir}`,
       `store: { url: "${storeUrl ?? `sqlite:${path.join(dir, 'relais.db')}`}" }`,
-      `listen: { submission: ["127.0.0.1:${port}"], smtps: [], smtp: [], console: [] }`,
+      `listen: { submission: ["${host}:${port}"], smtps: [], smtp: [], console: [] }`,
       ...extraConfig,
     ].join('\n'),
   );
   const services = await openServices(loadConfig(configFile));
-  await services.accounts.addCustomer('Bench', 'bench@bench.test');
-  const { password } = await services.accounts.addCredential('Bench', 'bench');
-  await services.accounts.addPlan('bench', { quota: 100_000_000 });
+  let password = options.account?.password ?? '';
+  if (!options.account) {
+    await services.accounts.addCustomer('Bench', 'bench@bench.test');
+    password = (await services.accounts.addCredential('Bench', 'bench')).password;
+    await services.accounts.addPlan('bench', { quota: 100_000_000 });
+  }
   await options.prepare?.(services);
   await services.close();
 
@@ -60,7 +74,10 @@ export async function startRelaisForBench(options: BenchRelayOptions = {}): Prom
   const started = process.hrtime.bigint();
   // RELAIS_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the relay under load.
   const nodeArgs = (process.env.RELAIS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main, 'start', '--config', configFile], { stdio: ['ignore', log, 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, main, 'start', '--config', configFile], {
+    stdio: ['ignore', log, 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let banner = '';
   child.stderr?.on('data', (d: Buffer) => (banner += d.toString()));
   const deadline = Date.now() + 20_000;
@@ -74,6 +91,7 @@ export async function startRelaisForBench(options: BenchRelayOptions = {}): Prom
     dir,
     configFile,
     pid: child.pid as number,
+    host,
     port,
     username: 'bench',
     password,

@@ -187,14 +187,20 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
       },
       async stop() {
         clearInterval(maintenance);
+        // Delivery takes no more work from now on and gives back at once what it claimed and has not started (the
+        // other nodes take it), while the listeners let the transactions in progress end: stop_grace counts from
+        // the signal, which keeps the whole stop within the stop_grace + 5 s that `relais start` promises.
+        const deliveryStopped = (async () => {
+          await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
+          delivery?.close();
+        })();
         // The job leases go at once (after the runs under way), so another node takes the jobs without waiting.
         await Promise.all([listeners.stop(), inbound.stop(), consoleServer?.stop(), jobs.stop()]);
         await spool.drain();
         await blocklists.stop();
         await reputation.drain();
         await lifecycle.stop();
-        await scheduler?.stop(config.delivery.stop_grace, () => delivery?.close());
-        delivery?.close();
+        await deliveryStopped;
         await bounceWatch?.stop();
         await registry.stop();
         await services.close();

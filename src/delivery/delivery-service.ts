@@ -59,6 +59,11 @@ export class DeliveryService {
    */
   serviceJob: (job: 'delay-notices' | 'purge', work: () => Promise<void>) => Promise<unknown> = (_job, work) => work();
   private readonly settles: SettleBatcher;
+  /**
+   * close() was called: the node is stopping and what it cuts is not the destination's doing. Deferrals then
+   * are due at once, for another node (or this one's next run), not after the retry interval.
+   */
+  private stopping = false;
   /** Called once a job's outcomes for a credential's message are durable (the bounce-rate watch listens). */
   onSettled: (credentialId: number) => void = () => undefined;
 
@@ -142,6 +147,7 @@ export class DeliveryService {
       // Held by the pool's state (every usable address blocklisted): never expired for it, tried again as soon
       // as the monitor may have seen a delisting.
       const next = result.held && v.verdict === 'defer' ? { state: 'deferred' as const, nextAttemptAt: now + this.heldRetryMs(), expired: false } : nextState(v.verdict, message, now);
+      if (this.stopping && next.state === 'deferred') next.nextAttemptAt = now;
       // The remote reply is kept and quoted as received; why Relais stopped is said in its own words, apart.
       const explanation = next.expired ? `gave up: undelivered for ${Math.round((now - message.createdAt) / 3_600_000)} h` : null;
       const status = next.state === 'failed' && next.expired && !/^[45]/.test(v.status) ? '4.4.7' : v.status;
@@ -216,6 +222,7 @@ export class DeliveryService {
   }
 
   close(): void {
+    this.stopping = true;
     this.connections.closeAll();
     this.settles.close();
   }

@@ -138,6 +138,12 @@ export class Scheduler {
     const late = this.queues.drain().flatMap((job) => job.recipients.map((r) => r.id));
     for (const id of late) this.held.delete(id);
     await this.release(late);
+    // Every job has ended: nothing this process holds is being delivered, so none of it waits for its lease.
+    const freed = await this.queue.releaseOwner(this.options.owner, this.clock.now()).catch((error: Error) => {
+      this.logger.warn({ event: 'lease_release_failed', error: error.message }, 'could not give back delivery leases at stop; they run out after queue.lease_time');
+      return 0;
+    });
+    if (freed > 0) this.logger.info({ event: 'leases_released', when: 'stop', recipients: freed }, 'recipients still held at the stop are due again');
   }
 
   /**

@@ -258,6 +258,27 @@ export class DeliveryQueue {
   }
 
   /**
+   * At the end of a stop: whatever this process (`owner`) still holds, such as recipients whose outcome the
+   * store refused to record, is due again at once for the other nodes rather than when its lease ends.
+   */
+  async releaseOwner(owner: string, now: number): Promise<number> {
+    let freed = 0;
+    for (;;) {
+      const n = (
+        await this.db.run(
+          `UPDATE recipients SET lease_owner = NULL, lease_until = NULL, retry_asked = 0,
+             next_attempt_at = CASE WHEN state IN ${PENDING} THEN CAST(? AS BIGINT) ELSE next_attempt_at END
+           WHERE id IN (SELECT id FROM recipients WHERE lease_owner IS NOT NULL AND lease_owner = ? LIMIT ${BATCH_ROWS})`,
+          [now, owner],
+        )
+      ).changes;
+      freed += n;
+      if (n < BATCH_ROWS) return freed;
+      await yieldToEventLoop();
+    }
+  }
+
+  /**
    * At start: what an earlier process of this node held is due now, not when its lease would have ended. The
    * owner of a lease is `node/instance` (leaseOwner()), so this frees every instance of `node` but never another
    * node's work; hence node names must be unique in a cluster. With `everyNode` (SQLite, a store only one node

@@ -32,8 +32,9 @@ export class SubmissionListeners {
   private readonly sessions = new Set<SmtpSession>();
   /** Every open connection, including those whose session ended and which wait for the client to close. */
   private readonly sockets = new Set<net.Socket>();
-  private stopping = false;
   readonly bound: BoundListener[] = [];
+  /** stop() is under way: new connections are told 421 rather than refused, until the listeners close. */
+  private stopping = false;
 
   constructor(
     private context: Omit<SessionContext, 'onClosed'>,
@@ -123,17 +124,21 @@ export class SubmissionListeners {
         'connection limit reached',
       );
     }
-    void session.start(admission.admitted ? undefined : admission.reply);
+    void session.start(this.stopping ? REPLY.shuttingDown : admission.admitted ? undefined : admission.reply);
   }
 
-  /** Stops accepting, tells idle sessions 421, and waits (up to graceMs) for those mid-transaction. */
+  /**
+   * Tells idle sessions 421 at once and the others when their transaction is over, waits (up to graceMs) for
+   * those, then stops accepting. Meanwhile a new connection gets 421 too: a client (or a load balancer's check)
+   * learns at once to go to another node, instead of finding nothing listening.
+   */
   async stop(graceMs = 5000): Promise<void> {
-    // server.close() only calls back once every connection is gone, so sessions are ended first.
     this.stopping = true;
-    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const session of this.sessions) session.shutdown();
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // server.close() only calls back once every connection is gone, so sessions are ended first.
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const session of this.sessions) session.abort();
     // server.close() also waits for connections whose session is over but whose client has not closed yet.
     for (const socket of this.sockets) socket.destroy();

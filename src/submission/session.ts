@@ -124,6 +124,8 @@ export class SmtpSession {
   private readonly authExchange = new AuthExchange();
   /** The store or password work being awaited; a transaction is only released once it has settled. */
   private inFlight: Promise<unknown> = Promise.resolve();
+  /** shutdown() was called while the session was busy: 421 when its transaction is over. */
+  private stopping = false;
   private errors = 0;
   private junkCommands = 0;
   private readonly started = Date.now();
@@ -166,9 +168,21 @@ export class SmtpSession {
     } else this.send(REPLY.custom(220, '', `${this.ctx.settings.hostname} ESMTP Relais`));
   }
 
+  /**
+   * The relay is stopping: an idle session gets 421 now; one busy with a command or a message gets it once its
+   * transaction is over (after the 250 that ends it), so a rolling restart cuts no transaction in progress.
+   */
   shutdown(): void {
+    this.stopping = true;
     if (this.handshaking) this.abort();
     else if (!this.closed && !this.pumping && !this.data) this.send(REPLY.shuttingDown);
+  }
+
+  /** Stopping and between transactions: the 421 goes now, before any further command is read. */
+  private closeIfStopping(): boolean {
+    if (!this.stopping || this.closed || this.handshaking || this.data || this.transaction) return false;
+    this.send(REPLY.shuttingDown);
+    return true;
   }
 
   /** Drops the connection at once: shutdown grace is over. */
@@ -327,6 +341,7 @@ export class SmtpSession {
           this.socket.pause();
           break;
         }
+        if (this.closeIfStopping()) break;
         const step = this.step();
         if (step === 'idle') break;
         if (step === 'done') {
@@ -351,6 +366,7 @@ export class SmtpSession {
     } finally {
       this.pumping = false;
       if (!this.closed) {
+        this.closeIfStopping();
         this.socket.uncork();
         if (!this.waitingForDrain && this.inboxBytes <= INBOX_PAUSE_BYTES && this.socket.isPaused()) this.socket.resume();
         this.closeIfPeerDone();

@@ -50,9 +50,9 @@ export async function sendWithNodemailer(o: SubmitOptions): Promise<{ response: 
 }
 
 /** An authenticated nodemailer connection kept open for several transactions (as load clients do). */
-export async function openAuthenticated(o: { port: number; username: string; password: string; implicitTls?: boolean }): Promise<SMTPConnection> {
+export async function openAuthenticated(o: { port: number; username: string; password: string; implicitTls?: boolean; host?: string }): Promise<SMTPConnection> {
   const connection = new SMTPConnection({
-    host: '127.0.0.1',
+    host: o.host ?? '127.0.0.1',
     port: o.port,
     secure: o.implicitTls ?? false,
     requireTLS: !o.implicitTls,
