@@ -262,20 +262,7 @@ export class DeliveryQueue {
    * store refused to record, is due again at once for the other nodes rather than when its lease ends.
    */
   async releaseOwner(owner: string, now: number): Promise<number> {
-    let freed = 0;
-    for (;;) {
-      const n = (
-        await this.db.run(
-          `UPDATE recipients SET lease_owner = NULL, lease_until = NULL, retry_asked = 0,
-             next_attempt_at = CASE WHEN state IN ${PENDING} THEN CAST(? AS BIGINT) ELSE next_attempt_at END
-           WHERE id IN (SELECT id FROM recipients WHERE lease_owner IS NOT NULL AND lease_owner = ? LIMIT ${BATCH_ROWS})`,
-          [now, owner],
-        )
-      ).changes;
-      freed += n;
-      if (n < BATCH_ROWS) return freed;
-      await yieldToEventLoop();
-    }
+    return this.freeLeases('lease_owner IS NOT NULL AND lease_owner = ?', [owner], now);
   }
 
   /**
@@ -290,6 +277,11 @@ export class DeliveryQueue {
     // state condition would have SQLite walk every pending row instead). Only pending rows are ever leased.
     const mine = everyNode ? 'lease_owner IS NOT NULL' : 'lease_owner IS NOT NULL AND substr(lease_owner, 1, CAST(? AS INTEGER)) = ?';
     const params: SqlValue[] = everyNode ? [] : [[...prefix].length, prefix];
+    return this.freeLeases(mine, params, now);
+  }
+
+  /** Leased rows matching `mine` become free, and pending ones due at `now`; in batches, yielding between them. */
+  private async freeLeases(mine: string, params: SqlValue[], now: number): Promise<number> {
     let freed = 0;
     for (;;) {
       const n = (
