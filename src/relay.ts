@@ -159,6 +159,8 @@ export async function startRelay(config: RelaisConfig, options: RelayOptions = {
             await services.quota.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'quota pruning failed'));
             await services.bounces.prune().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'bounce count pruning failed'));
             await services.store.cluster.pruneRuns(Date.now() - config.node.keep_job_runs_for);
+            // Console sessions past their end are refused already; this only keeps the table from growing.
+            await services.logins.purgeExpired().catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'session purge failed'));
           })
           .catch((error: Error) => logger.warn({ event: 'maintenance_failed', error: error.message }, 'pruning failed; retried next interval')),
       config.quota.prune_interval,
